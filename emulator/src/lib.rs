@@ -1,0 +1,173 @@
+//! Starts and stops moto server, the AWS emulator the tests and local runs talk to, on a loopback port.
+//!
+//! moto comes from the project's Python environment (`.venv`, made by `cargo xtask setup` from
+//! `requirements.txt`). When it is missing, starting fails with the command that installs it: a test
+//! that needs the emulator never skips.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What can go wrong while looking for or starting a tool.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{tool} is not installed at {path}: run `cargo xtask setup` (it creates .venv from requirements.txt)")]
+    Missing { tool: &'static str, path: PathBuf },
+    #[error("could not start {tool}: {source}")]
+    Spawn {
+        tool: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("moto server did not answer on {endpoint} within {waited:?}; its log is {log}")]
+    NotReady {
+        endpoint: String,
+        waited: Duration,
+        log: PathBuf,
+    },
+    #[error("no free loopback port: {0}")]
+    NoPort(#[source] std::io::Error),
+}
+
+/// The workspace root: this crate lives one level below it.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The project's Python environment.
+pub fn venv_dir() -> PathBuf {
+    workspace_root().join(".venv")
+}
+
+/// A program installed in the project's Python environment, or an error saying how to install it.
+pub fn venv_tool(tool: &'static str) -> Result<PathBuf, Error> {
+    let path = venv_dir().join("bin").join(tool);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Missing { tool, path })
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after).
+pub fn free_port() -> Result<u16, Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::NoPort)?;
+    Ok(listener.local_addr().map_err(Error::NoPort)?.port())
+}
+
+/// A running moto server; stopped when dropped.
+pub struct Moto {
+    child: Child,
+    endpoint: String,
+    _log: tempfile_log::Log,
+}
+
+impl Moto {
+    /// Starts moto server on a free loopback port and waits until it answers HTTP.
+    pub fn start() -> Result<Moto, Error> {
+        let program = venv_tool("moto_server")?;
+        let port = free_port()?;
+        let log = tempfile_log::Log::new(port);
+        let stdout = log.file().map_err(|source| Error::Spawn {
+            tool: "moto_server",
+            source,
+        })?;
+        let stderr = stdout.try_clone().map_err(|source| Error::Spawn {
+            tool: "moto_server",
+            source,
+        })?;
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                tool: "moto_server",
+                source,
+            })?;
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _log: log,
+        };
+        moto.wait_ready(port, Duration::from_secs(60))?;
+        Ok(moto)
+    }
+
+    /// The endpoint URL to give the AWS SDK (`AWS_ENDPOINT_URL`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn wait_ready(&self, port: u16, limit: Duration) -> Result<(), Error> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if answers_http(port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(Error::NotReady {
+            endpoint: self.endpoint.clone(),
+            waited: limit,
+            log: self._log.path.clone(),
+        })
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True when something on the port answers an HTTP request with a status line.
+fn answers_http(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /moto-api/data.json HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    matches!(stream.read(&mut head), Ok(n) if n >= 9 && head.starts_with(b"HTTP/"))
+}
+
+/// Where moto's output goes, so a failure to start can point at it.
+mod tempfile_log {
+    use std::fs::File;
+    use std::path::PathBuf;
+
+    pub struct Log {
+        pub path: PathBuf,
+    }
+
+    impl Log {
+        pub fn new(port: u16) -> Log {
+            Log {
+                path: std::env::temp_dir().join(format!("moto-{port}.log")),
+            }
+        }
+
+        pub fn file(&self) -> std::io::Result<File> {
+            File::create(&self.path)
+        }
+    }
+
+    impl Drop for Log {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}

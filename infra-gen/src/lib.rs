@@ -1,0 +1,1 @@
+//! Typed model of the infrastructure; see the infra issue.
