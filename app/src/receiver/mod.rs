@@ -1,0 +1,1 @@
+//! A NiFi ListenHTTP-compatible receiver (being written).
