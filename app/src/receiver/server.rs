@@ -1,0 +1,485 @@
+//! The HTTP side of the receiver: routing, faults, authentication and the streaming upload, served with hyper
+//! directly so that the drop fault can close a connection without any response.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::headers;
+
+use super::auth::BasicCredentials;
+use super::fault::{Fault, FaultRequest, FaultSwitch};
+use super::stats::Counters;
+use super::store::{self, StoredBundle, TEMP_PREFIX, TEMP_SUFFIX};
+use super::verify::{self, Claimed, VerifyError};
+
+type Resp = Response<Full<Bytes>>;
+
+/// A request body left unread makes hyper close the connection, which a client still sending sees as an error
+/// instead of our status; reading a bounded amount lets ordinary senders see the status.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+const CONTROL_BODY_LIMIT: usize = 64 * 1024;
+/// Connections still busy this long after shutdown was asked for are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything a request handler needs, shared by all connections and the in-process handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub store_dir: PathBuf,
+    pub path: String,
+    pub health_path: String,
+    pub credentials: Option<BasicCredentials>,
+    pub faults: FaultSwitch,
+    pub counters: Counters,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Returned by the service so that hyper tears the connection down without writing a response.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by the drop fault")]
+pub(crate) struct Dropped;
+
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(stream, peer, shared.clone()));
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(open = connections.len(), "connections still open after the grace period, cutting them");
+        connections.abort_all();
+    }
+    tracing::info!("receiver stopped");
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let service = {
+        let shared = shared.clone();
+        hyper::service::service_fn(move |req| handle(shared.clone(), req, peer))
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Content,
+    Health,
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, Dropped> {
+    let path = req.uri().path().to_owned();
+    if let Some(rest) = path.strip_prefix("/_control/") {
+        let rest = rest.to_owned();
+        return Ok(control(&shared, req, &rest).await);
+    }
+    shared.counters.request();
+    let method = req.method().clone();
+    let route = if path == shared.path {
+        Route::Content
+    } else if path == shared.health_path {
+        Route::Health
+    } else {
+        shared.counters.rejected("not_found");
+        drain(req.into_body()).await;
+        return Ok(text(StatusCode::NOT_FOUND, "not found"));
+    };
+    let allowed = match route {
+        Route::Content => method == Method::POST || method == Method::HEAD,
+        Route::Health => method == Method::GET || method == Method::HEAD,
+    };
+    if !allowed {
+        shared.counters.rejected("method_not_allowed");
+        drain(req.into_body()).await;
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        let allow = if route == Route::Content { "POST, HEAD" } else { "GET, HEAD" };
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+        return Ok(resp);
+    }
+
+    match shared.faults.current() {
+        Fault::None => {}
+        Fault::Unavailable => {
+            shared.counters.faulted();
+            tracing::info!(%peer, %method, %path, "fault 503: refusing");
+            drain(req.into_body()).await;
+            return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "fault injected: backpressure (503)"));
+        }
+        Fault::Timeout { delay } => {
+            shared.counters.faulted();
+            tracing::info!(%peer, %method, %path, delay_ms = delay.as_millis() as u64, "fault timeout: stalling");
+            let mut shutdown = shared.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stopped(&mut shutdown) => {}
+            }
+            return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "fault injected: stalled, then 503"));
+        }
+        Fault::Drop => {
+            shared.counters.faulted();
+            tracing::info!(%peer, %method, %path, "fault drop: closing the connection");
+            return Err(Dropped);
+        }
+    }
+
+    // The healthcheck stays open so that scripts can wait for readiness without the password.
+    if route == Route::Content && !authorized(&shared, req.headers()) {
+        shared.counters.unauthorized();
+        tracing::warn!(%peer, %method, %path, "missing or wrong credentials");
+        drain(req.into_body()).await;
+        return Ok(unauthorized_response());
+    }
+
+    Ok(match (route, method) {
+        (Route::Health, _) => text(StatusCode::OK, "OK"),
+        (Route::Content, Method::HEAD) => text(StatusCode::OK, ""),
+        (Route::Content, _) => receive(&shared, req, peer).await,
+    })
+}
+
+fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    match &shared.credentials {
+        None => true,
+        Some(creds) => creds.accepts(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes)),
+    }
+}
+
+fn unauthorized_response() -> Resp {
+    let mut resp = text(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Basic realm="receiver", charset="UTF-8""#),
+    );
+    resp
+}
+
+/// The request headers a bundle must carry, parsed.
+#[derive(Debug)]
+struct BundleHeaders {
+    sha256: String,
+    bundle_id: String,
+    file_count: u64,
+    filename: Option<String>,
+    replay: bool,
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().map(str::trim).map_err(|_| format!("header {name} is not visible ASCII")))
+        .transpose()
+}
+
+fn parse_bundle_headers(headers: &HeaderMap) -> Result<BundleHeaders, String> {
+    let sha256 = header_str(headers, headers::CONTENT_SHA256)?
+        .ok_or_else(|| format!("header {} is missing", headers::CONTENT_SHA256))?;
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("header {} must be 64 hex digits", headers::CONTENT_SHA256));
+    }
+    let bundle_id = header_str(headers, headers::BUNDLE_ID)?
+        .ok_or_else(|| format!("header {} is missing", headers::BUNDLE_ID))?;
+    if !store::valid_bundle_id(bundle_id) {
+        return Err(format!(
+            "header {} must be 1-200 of [A-Za-z0-9._-], not starting with a dot",
+            headers::BUNDLE_ID
+        ));
+    }
+    let file_count = header_str(headers, headers::FILE_COUNT)?
+        .ok_or_else(|| format!("header {} is missing", headers::FILE_COUNT))?
+        .parse::<u64>()
+        .map_err(|_| format!("header {} must be a non-negative integer", headers::FILE_COUNT))?;
+    let filename = header_str(headers, headers::FILENAME)?.map(str::to_owned);
+    let replay = header_str(headers, headers::REPLAY)?.is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Ok(BundleHeaders {
+        sha256: sha256.to_ascii_lowercase(),
+        bundle_id: bundle_id.to_owned(),
+        file_count,
+        filename,
+        replay,
+    })
+}
+
+/// A `Content-Encoding` NiFi would act on, named for the rejection.
+fn content_encoding_problem(headers: &HeaderMap) -> Option<String> {
+    let mut problem = None;
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if token.eq_ignore_ascii_case("identity") {
+                continue;
+            }
+            if token.eq_ignore_ascii_case("gzip") || token.eq_ignore_ascii_case("x-gzip") {
+                return Some(
+                    "Content-Encoding: gzip is refused: NiFi ListenHTTP would gunzip the body and corrupt the \
+                     tar.gz bundle; send it as Content-Type: application/gzip without Content-Encoding"
+                        .to_owned(),
+                );
+            }
+            problem = Some(format!(
+                "Content-Encoding: {token} is not supported: send the bundle as is, without Content-Encoding"
+            ));
+        }
+    }
+    problem
+}
+
+struct Rejection {
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { status, reason, message: message.into() }
+    }
+}
+
+async fn receive(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    match receive_inner(shared, req, peer).await {
+        Ok(resp) => resp,
+        Err(rejection) => {
+            shared.counters.rejected(rejection.reason);
+            tracing::warn!(%peer, status = rejection.status.as_u16(), reason = rejection.reason, message = %rejection.message, "bundle rejected");
+            text(rejection.status, &rejection.message)
+        }
+    }
+}
+
+async fn receive_inner(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, Rejection> {
+    let (parts, body) = req.into_parts();
+    if let Some(problem) = content_encoding_problem(&parts.headers) {
+        drain(body).await;
+        return Err(Rejection::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_encoding", problem));
+    }
+    let claimed = match parse_bundle_headers(&parts.headers) {
+        Ok(claimed) => claimed,
+        Err(problem) => {
+            drain(body).await;
+            return Err(Rejection::new(StatusCode::BAD_REQUEST, "bad_header", problem));
+        }
+    };
+
+    let internal = |what: &str, error: &dyn std::fmt::Display| {
+        tracing::error!(%error, "{what}");
+        Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", format!("{what}: {error}"))
+    };
+    let upload = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(&shared.store_dir)
+        .map_err(|e| internal("cannot create a temp file in the store", &e))?;
+    let file = upload.reopen().map_err(|e| internal("cannot open the temp file", &e))?;
+    let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+
+    // Streamed to disk chunk by chunk, so memory stays flat whatever the bundle's size.
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Rejection::new(StatusCode::BAD_REQUEST, "incomplete_body", format!("reading the body failed: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            hasher.update(&data);
+            size += data.len() as u64;
+            writer.write_all(&data).await.map_err(|e| internal("cannot write the temp file", &e))?;
+        }
+    }
+    writer.flush().await.map_err(|e| internal("cannot write the temp file", &e))?;
+    drop(writer);
+
+    let sha256 = hex::encode(hasher.finalize());
+    if sha256 != claimed.sha256 {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "hash_mismatch",
+            format!(
+                "{} is {} but the {size}-byte body hashes to {sha256}",
+                headers::CONTENT_SHA256,
+                claimed.sha256
+            ),
+        ));
+    }
+
+    let upload_path = upload.path().to_owned();
+    let (bundle_id, file_count) = (claimed.bundle_id.clone(), claimed.file_count);
+    let verified = tokio::task::spawn_blocking(move || {
+        verify::verify_bundle(&upload_path, &Claimed { bundle_id: &bundle_id, file_count })
+    })
+    .await
+    .map_err(|e| internal("the verification task failed", &e))?;
+    let manifest = verified.map_err(|e| {
+        let reason = match e {
+            VerifyError::Unreadable(_) => "invalid_bundle",
+            _ => "manifest_mismatch",
+        };
+        Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, reason, e.to_string())
+    })?;
+
+    let record = StoredBundle {
+        bundle_id: claimed.bundle_id.clone(),
+        sha256,
+        size,
+        replay: claimed.replay,
+        filename: claimed.filename.clone(),
+        received_at: OffsetDateTime::now_utc(),
+        manifest,
+    };
+    let store_dir = shared.store_dir.clone();
+    let to_persist = record.clone();
+    tokio::task::spawn_blocking(move || store::persist(&store_dir, upload, &to_persist))
+        .await
+        .map_err(|e| internal("the store task failed", &e))?
+        .map_err(|e| internal("cannot store the bundle", &e))?;
+
+    let duplicate = shared.counters.stored(&record.bundle_id);
+    tracing::info!(
+        %peer,
+        bundle_id = %record.bundle_id,
+        size = record.size,
+        files = record.manifest.files.len(),
+        replay = record.replay,
+        duplicate,
+        "bundle stored"
+    );
+    let body = serde_json::json!({
+        "bundle_id": record.bundle_id,
+        "sha256": record.sha256,
+        "size": record.size,
+        "duplicate": duplicate,
+    });
+    Ok(json(StatusCode::OK, &body))
+}
+
+async fn control(shared: &Shared, req: Request<Incoming>, rest: &str) -> Resp {
+    // The control API reveals bundle ids and can stop deliveries, so it sits behind the same credentials.
+    if !authorized(shared, req.headers()) {
+        shared.counters.unauthorized();
+        drain(req.into_body()).await;
+        return unauthorized_response();
+    }
+    match (req.method().clone(), rest) {
+        (Method::GET, "stats") => json(StatusCode::OK, &shared.counters.snapshot()),
+        (Method::GET, "fault") => json(StatusCode::OK, &shared.faults.status()),
+        (Method::POST, "fault") => {
+            let raw = match Limited::new(req.into_body(), CONTROL_BODY_LIMIT).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) => return text(StatusCode::BAD_REQUEST, &format!("cannot read the body: {e}")),
+            };
+            let request: FaultRequest = match serde_json::from_slice(&raw) {
+                Ok(request) => request,
+                Err(e) => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        &format!(r#"expected {{"mode":"none"|"503"|"timeout"|"drop","seconds":N?,"delay_ms":N?}}: {e}"#),
+                    );
+                }
+            };
+            match request.parse() {
+                Ok((fault, lasts)) => {
+                    shared.faults.set(fault, lasts);
+                    tracing::info!(mode = fault.mode(), lasts_s = lasts.map(|d| d.as_secs_f64()), "fault set");
+                    json(StatusCode::OK, &shared.faults.status())
+                }
+                Err(problem) => text(StatusCode::BAD_REQUEST, &problem),
+            }
+        }
+        (_, "stats" | "fault") => {
+            drain(req.into_body()).await;
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => {
+            drain(req.into_body()).await;
+            text(StatusCode::NOT_FOUND, "not found")
+        }
+    }
+}
+
+/// Resolves once shutdown is asked for; the guard `wait_for` returns is dropped here so callers' futures stay `Send`.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+async fn drain(mut body: Incoming) {
+    let mut read = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            read += data.len();
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+}
+
+fn text(status: StatusCode, message: &str) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(if message.is_empty() {
+        String::new()
+    } else {
+        format!("{message}\n")
+    })));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Resp {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = status;
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot encode the answer: {e}")),
+    }
+}

@@ -1,0 +1,176 @@
+//! Checks an unpacked bundle against its `MANIFEST.json`, the way the NiFi flow would, before anything is stored.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{MANIFEST_NAME, Manifest};
+
+/// A manifest far above any real bundle's is refused rather than read into memory.
+const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+/// A rejection names at most this many problems, so one broken bundle cannot produce an enormous answer.
+const MAX_PROBLEMS: usize = 20;
+
+/// Why a bundle does not match what it claims to be.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the body is not a readable tar.gz: {0}")]
+    Unreadable(#[source] io::Error),
+    #[error("the bundle has no {MANIFEST_NAME}")]
+    NoManifest,
+    #[error("{MANIFEST_NAME} is not the last entry of the bundle (`{0}` follows it)")]
+    ManifestNotLast(String),
+    #[error("{MANIFEST_NAME} is not valid: {0}")]
+    BadManifest(String),
+    #[error("the bundle does not match its manifest: {}", .0.join("; "))]
+    Mismatch(Vec<String>),
+}
+
+/// What the headers of the request claimed.
+#[derive(Debug, Clone)]
+pub(crate) struct Claimed<'a> {
+    pub bundle_id: &'a str,
+    pub file_count: u64,
+}
+
+#[derive(Debug)]
+struct Seen {
+    size: u64,
+    sha256: String,
+}
+
+/// Reads the tar.gz at `path` once, hashing every entry as it streams by, and checks the result.
+pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manifest, VerifyError> {
+    let file = File::open(path).map_err(VerifyError::Unreadable)?;
+    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::with_capacity(256 * 1024, file)));
+    let mut seen: HashMap<String, Seen> = HashMap::new();
+    let mut problems = Problems::default();
+    let mut manifest: Option<Manifest> = None;
+
+    for entry in archive.entries().map_err(VerifyError::Unreadable)? {
+        let mut entry = entry.map_err(VerifyError::Unreadable)?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if manifest.is_some() {
+            return Err(VerifyError::ManifestNotLast(name));
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            // Directory entries carry no content; tar tools add them freely.
+            continue;
+        }
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            problems.push(format!("entry `{name}` is not a regular file ({kind:?})"));
+            continue;
+        }
+        if name == MANIFEST_NAME {
+            if entry.size() > MAX_MANIFEST_BYTES {
+                return Err(VerifyError::BadManifest(format!("{} bytes is too large", entry.size())));
+            }
+            let mut raw = Vec::new();
+            entry.read_to_end(&mut raw).map_err(VerifyError::Unreadable)?;
+            let parsed: Manifest =
+                serde_json::from_slice(&raw).map_err(|e| VerifyError::BadManifest(e.to_string()))?;
+            manifest = Some(parsed);
+            continue;
+        }
+        let mut hasher = Sha256::new();
+        let size = io::copy(&mut entry, &mut HashWriter(&mut hasher)).map_err(VerifyError::Unreadable)?;
+        let sha256 = hex::encode(hasher.finalize());
+        if seen.insert(name.clone(), Seen { size, sha256 }).is_some() {
+            problems.push(format!("entry `{name}` appears more than once"));
+        }
+    }
+
+    let manifest = manifest.ok_or(VerifyError::NoManifest)?;
+    check(&manifest, &seen, claimed, &mut problems);
+    if problems.list.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(VerifyError::Mismatch(problems.finish()))
+    }
+}
+
+fn check(manifest: &Manifest, seen: &HashMap<String, Seen>, claimed: &Claimed<'_>, problems: &mut Problems) {
+    if manifest.bundle_id != claimed.bundle_id {
+        problems.push(format!(
+            "manifest bundle_id `{}` differs from the x-bundle-id header `{}`",
+            manifest.bundle_id, claimed.bundle_id
+        ));
+    }
+    let listed = manifest.files.len() as u64;
+    if listed != claimed.file_count {
+        problems.push(format!(
+            "manifest lists {listed} files but the x-file-count header says {}",
+            claimed.file_count
+        ));
+    }
+    let mut listed_paths = HashSet::new();
+    for file in &manifest.files {
+        if !listed_paths.insert(file.path.as_str()) {
+            problems.push(format!("manifest lists `{}` more than once", file.path));
+            continue;
+        }
+        match seen.get(&file.path) {
+            None => problems.push(format!("file `{}` is listed in the manifest but missing from the bundle", file.path)),
+            Some(entry) => {
+                if entry.size != file.size {
+                    problems.push(format!(
+                        "file `{}` is {} bytes but the manifest says {}",
+                        file.path, entry.size, file.size
+                    ));
+                }
+                if !entry.sha256.eq_ignore_ascii_case(&file.sha256) {
+                    problems.push(format!(
+                        "file `{}` has sha256 {} but the manifest says {}",
+                        file.path, entry.sha256, file.sha256
+                    ));
+                }
+            }
+        }
+    }
+    let mut unlisted: Vec<&String> = seen.keys().filter(|p| !listed_paths.contains(p.as_str())).collect();
+    unlisted.sort();
+    for path in unlisted {
+        problems.push(format!("entry `{path}` is in the bundle but not in the manifest"));
+    }
+}
+
+#[derive(Default)]
+struct Problems {
+    list: Vec<String>,
+    more: usize,
+}
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        if self.list.len() < MAX_PROBLEMS {
+            self.list.push(problem);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.list.push(format!("and {} more problems", self.more));
+        }
+        self.list
+    }
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
