@@ -1,1 +1,88 @@
-fn main() {}
+//! `receiver`: runs the NiFi ListenHTTP-compatible receiver as a process, for local runs and the dev environment.
+//!
+//! Prints exactly one line, `receiver listening on http://ADDR/PATH`, to stdout once bound, so scripts can wait
+//! for it; logs go to stderr as JSON.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use app::receiver::{self, BasicCredentials, ReceiverConfig};
+use clap::Parser;
+
+/// The password comes from this variable, never from a flag, so that it stays out of process listings.
+const PASSWORD_ENV: &str = "RECEIVER_PASSWORD";
+
+#[derive(Debug, Parser)]
+#[command(version, about = "A NiFi ListenHTTP-compatible receiver that verifies and stores bundles")]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory where accepted bundles and their records are stored.
+    #[arg(long)]
+    store: PathBuf,
+    /// The content path, as configured on ListenHTTP.
+    #[arg(long, default_value = receiver::DEFAULT_PATH)]
+    path: String,
+    /// Require HTTP Basic auth with this user; the password is read from RECEIVER_PASSWORD.
+    #[arg(long)]
+    username: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    let credentials = match (args.username, password) {
+        (Some(username), Some(password)) => Some(BasicCredentials::new(username, password)),
+        (Some(_), None) => bail!("--username is set but {PASSWORD_ENV} is empty: export {PASSWORD_ENV} with the password"),
+        (None, Some(_)) => bail!("{PASSWORD_ENV} is set but --username is not: pass --username, or unset {PASSWORD_ENV}"),
+        (None, None) => None,
+    };
+
+    let running = receiver::spawn(ReceiverConfig {
+        listen: args.listen,
+        store_dir: args.store,
+        path: args.path,
+        credentials,
+    })
+    .await
+    .context("starting the receiver")?;
+
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "receiver listening on {}", running.url()).context("writing to stdout")?;
+        stdout.flush().context("writing to stdout")?;
+    }
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    Ok(())
+}

@@ -286,7 +286,7 @@ async fn receive(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> R
         Ok(resp) => resp,
         Err(rejection) => {
             shared.counters.rejected(rejection.reason);
-            tracing::warn!(%peer, status = rejection.status.as_u16(), reason = rejection.reason, message = %rejection.message, "bundle rejected");
+            tracing::warn!(%peer, status = rejection.status.as_u16(), reason = rejection.reason, problem = %rejection.message, "bundle rejected");
             text(rejection.status, &rejection.message)
         }
     }
