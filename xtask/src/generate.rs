@@ -1,15 +1,70 @@
-//! `cargo xtask generate`: renders every environment into generated/<env>/ and checks for drift.
+//! `cargo xtask generate`: renders every environment into generated/<env>/ (Terraform JSON and documents),
+//! checks for drift with `--check`, and runs `terraform validate` on each with `--validate`.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Do not write; exit non-zero listing the files that are stale.
     #[arg(long)]
     check: bool,
+    /// Also run `terraform init -backend=false` and `terraform validate` on a copy of each environment
+    /// (providers from TF_PLUGIN_DIR or /opt/tf-plugins when present, else from the registry).
+    #[arg(long)]
+    validate: bool,
+    /// Only this environment (default: all).
+    #[arg(long)]
+    env: Option<String>,
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let _ = args.check;
-    anyhow::bail!("not yet implemented")
+    let generated = workspace_root().join("generated");
+    let envs = match &args.env {
+        Some(name) => vec![environments::by_name(name).with_context(|| {
+            format!(
+                "no environment {name:?}; there are {:?}",
+                environments::names()
+            )
+        })?],
+        None => environments::all(),
+    };
+    let mut stale = Vec::new();
+    for env in envs {
+        let name = env.name.clone();
+        let files = infra_gen::generate(env).with_context(|| format!("generating {name}"))?;
+        let dir = generated.join(&name);
+        if args.check {
+            stale.extend(infra_gen::output::stale(&dir, &files)?);
+        } else {
+            for change in infra_gen::output::write(&dir, &files)? {
+                println!("{change}");
+            }
+        }
+        if args.validate {
+            let plugins = infra_gen::terraform::plugin_dir();
+            infra_gen::terraform::validate(&dir, plugins.as_deref())
+                .with_context(|| format!("terraform validate of generated/{name}"))?;
+            println!("terraform validate: generated/{name} is valid");
+        }
+    }
+    if !stale.is_empty() {
+        for s in &stale {
+            eprintln!("{s}");
+        }
+        bail!(
+            "{} generated files are stale: run `cargo xtask generate` and commit generated/",
+            stale.len()
+        );
+    }
+    Ok(())
 }

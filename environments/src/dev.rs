@@ -1,0 +1,21 @@
+//! `dev`: a real AWS account, delivering to the project's receiver deployed as a mock NiFi behind a
+//! Lambda function URL (reached through a NAT gateway, since the aggregator runs in private subnets).
+
+use infra_gen::config::{Endpoint, Sink, Subnet};
+use infra_gen::{Environment, Kind};
+
+pub fn environment() -> Environment {
+    let mut env = Environment::new("dev", Kind::Development, "eu-west-2");
+    env.state_bucket = Some("file-aggregator-dev-tfstate".into());
+    env.sink = Sink::Nifi(Endpoint::MockReceiver);
+    env.network.public_subnet = Some(Subnet {
+        availability_zone: "eu-west-2a".into(),
+        cidr: "10.20.100.0/24".into(),
+    });
+    // Documentation ranges stand in for the test uploader's office until it is known.
+    env.external_party.source_cidrs = vec!["203.0.113.0/24".into()];
+    env.alarms.email = Some("file-aggregator-dev@example.com".into());
+    env.function.rust_log = "debug".into();
+    env.function.log_retention_days = 30;
+    env
+}

@@ -1,0 +1,22 @@
+//! `local`: the dev environment deployed into moto server on this machine, by the same Terraform path.
+//!
+//! Left out or changed for moto's sake, each with the reason:
+//! - the delivery endpoint is the receiver the local runner starts on this machine (`Endpoint::LocalProcess`),
+//!   not a Lambda behind a function URL: moto does not run Lambdas, so dev's mock receiver would never answer;
+//!   for the same reason there is no NAT gateway or public subnet (nothing leaves the machine);
+//! - state is local (no S3 backend) and the provider's endpoints point at `var.aws_endpoint`.
+
+use infra_gen::config::{Endpoint, Sink};
+use infra_gen::{Environment, Kind};
+
+pub fn environment() -> Environment {
+    let mut env = Environment::new("local", Kind::Local, "eu-west-2");
+    env.sink = Sink::Nifi(Endpoint::LocalProcess {
+        url: "http://127.0.0.1:8080/contentListener".into(),
+    });
+    env.external_party.source_cidrs = vec!["127.0.0.0/8".into()];
+    env.prevent_destroy = false;
+    env.function.rust_log = "debug".into();
+    env.function.log_retention_days = 7;
+    env
+}

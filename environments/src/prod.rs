@@ -1,0 +1,23 @@
+//! `prod`: the production account, delivering to the on-premise NiFi over the private network (the VPN or
+//! Direct Connect routes to the VPC are the network team's; this stack opens only the security group).
+
+use infra_gen::config::{Endpoint, Sink};
+use infra_gen::{Environment, Kind};
+
+pub fn environment() -> Environment {
+    let mut env = Environment::new("prod", Kind::Production, "eu-west-2");
+    env.state_bucket = Some("file-aggregator-prod-tfstate".into());
+    env.prevent_destroy = true;
+    env.sink = Sink::Nifi(Endpoint::OnPremise {
+        url: "https://nifi.onprem.example.internal:9443/contentListener".into(),
+        cidrs: vec!["10.100.20.0/24".into()],
+        port: 9443,
+    });
+    env.network.vpc_cidr = "10.30.0.0/16".into();
+    env.network.private_subnets[0].cidr = "10.30.1.0/24".into();
+    env.network.private_subnets[1].cidr = "10.30.2.0/24".into();
+    env.external_party.account_id = Some("111122223333".into());
+    env.external_party.source_cidrs = vec!["198.51.100.0/24".into()];
+    env.alarms.email = Some("file-aggregator-oncall@example.com".into());
+    env
+}

@@ -1,0 +1,659 @@
+//! An environment as written (every field public, defaults from [`Environment::new`]) and its validation
+//! into a [`Validated`] environment, the only thing the pipeline model accepts.
+//!
+//! Validation reports every violated invariant at once, each naming the field and the fix, so one run of
+//! `cargo xtask generate` shows everything wrong with an environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use redelivery::Schedule;
+
+/// Receives that failures other than the endpoint's (a crash, a timeout, a throttled invocation) may cost a
+/// message on top of the outage, before it must still not reach the dead-letter queue.
+pub const OTHER_FAILURES_MARGIN: u32 = 10;
+/// SQS's maximum message retention (14 days).
+pub const SQS_MAX_RETENTION_SECONDS: u32 = 1_209_600;
+/// SQS's minimum message retention.
+pub const SQS_MIN_RETENTION_SECONDS: u32 = 60;
+/// SQS's maximum visibility timeout (12 hours).
+pub const SQS_MAX_VISIBILITY_SECONDS: u32 = redelivery::SQS_MAX_VISIBILITY_SECONDS;
+/// Lambda's maximum batching window for SQS.
+pub const MAX_BATCHING_WINDOW_SECONDS: u32 = 300;
+
+/// What kind of environment this is; decides the provider, the state and the production rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Deployed into moto server on this machine, with local state.
+    Local,
+    /// A real AWS account for development.
+    Development,
+    /// The production account: the stricter rules apply.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    Arm64,
+    X86_64,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Arm64 => "arm64",
+            Architecture::X86_64 => "x86_64",
+        }
+    }
+}
+
+/// Where bundles are delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    Nifi(Endpoint),
+    Minio { endpoint: Endpoint, bucket: String },
+}
+
+impl Sink {
+    pub fn endpoint(&self) -> &Endpoint {
+        match self {
+            Sink::Nifi(endpoint) | Sink::Minio { endpoint, .. } => endpoint,
+        }
+    }
+}
+
+/// The server the aggregator talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A real on-premise server reached over the private network (VPN or Direct Connect routed to the VPC).
+    OnPremise {
+        url: String,
+        /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows.
+        cidrs: Vec<String>,
+        port: u16,
+    },
+    /// The project's `receiver` deployed as a Lambda behind a function URL: a mock NiFi for dev.
+    MockReceiver,
+    /// A receiver the local runner starts on this machine; nothing is deployed for it.
+    LocalProcess { url: String },
+}
+
+impl Endpoint {
+    pub fn is_mock(&self) -> bool {
+        !matches!(self, Endpoint::OnPremise { .. })
+    }
+}
+
+/// Which party uploads files, and from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalParty {
+    /// The AWS account that may assume the uploader role; `None` means this account (dev and local tests).
+    pub account_id: Option<String>,
+    /// The only source ranges PutObject is accepted from.
+    pub source_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub availability_zone: String,
+    pub cidr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub vpc_cidr: String,
+    /// The subnets the Lambda runs in, each named by a letter (`private_a`, ...) in Terraform.
+    pub private_subnets: Vec<Subnet>,
+    /// A subnet for the NAT gateway, only when the endpoint is on the internet (the dev mock receiver).
+    pub public_subnet: Option<Subnet>,
+    /// Interface endpoints (VPC endpoints), by service name suffix; moto's local stack may leave some out.
+    pub interface_endpoints: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub architecture: Architecture,
+    /// Concurrency reserved for the aggregator; the mapping's maximum concurrency must fit in it.
+    pub reserved_concurrency: u32,
+    pub log_retention_days: u32,
+    pub rust_log: String,
+    /// Optional tuning passed as environment variables (DOWNLOAD_CONCURRENCY, GZIP_LEVEL, ...).
+    pub tuning: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub batch_size: u32,
+    pub batching_window_seconds: u32,
+    pub maximum_concurrency: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub visibility_timeout_seconds: u32,
+    pub retention_seconds: u32,
+    pub dlq_retention_seconds: u32,
+    pub max_receive_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redelivery {
+    pub base_seconds: u32,
+    pub max_seconds: u32,
+    /// The longest outage of the endpoint that must lose nothing and need no manual step.
+    pub outage_to_survive: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarms {
+    /// Where alarms are sent; production must have one.
+    pub email: Option<String>,
+    pub queue_depth_threshold: u32,
+    /// A backlog older than this is an incident (1 hour).
+    pub oldest_message_age_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub landing_expiry_days: u32,
+    pub archive_deep_archive_after_days: u32,
+}
+
+/// An environment as written in `environments/src/<name>.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    pub kind: Kind,
+    pub region: String,
+    /// Prefix of every AWS name; buckets are global, so it should be unique to the organisation.
+    pub name_prefix: String,
+    /// The S3 bucket holding Terraform state (made by `cargo xtask bootstrap`); `None` for local state.
+    pub state_bucket: Option<String>,
+    pub prevent_destroy: bool,
+    pub sink: Sink,
+    pub external_party: ExternalParty,
+    pub network: Network,
+    pub storage: Storage,
+    pub function: Function,
+    pub mapping: Mapping,
+    pub queue: Queue,
+    pub redelivery: Redelivery,
+    pub alarms: Alarms,
+    /// 99.9% of files within this time of landing (DESIGN.md §1: 3 minutes).
+    pub latency_objective_seconds: u32,
+}
+
+impl Environment {
+    /// The defaults every environment starts from (DESIGN.md and the seeds); override fields per environment.
+    pub fn new(name: &str, kind: Kind, region: &str) -> Environment {
+        Environment {
+            name: name.to_owned(),
+            kind,
+            region: region.to_owned(),
+            name_prefix: format!("file-aggregator-{name}"),
+            state_bucket: None,
+            prevent_destroy: kind == Kind::Production,
+            sink: Sink::Nifi(Endpoint::MockReceiver),
+            external_party: ExternalParty {
+                account_id: None,
+                source_cidrs: Vec::new(),
+            },
+            network: Network {
+                vpc_cidr: "10.20.0.0/16".into(),
+                private_subnets: vec![
+                    Subnet {
+                        availability_zone: format!("{region}a"),
+                        cidr: "10.20.1.0/24".into(),
+                    },
+                    Subnet {
+                        availability_zone: format!("{region}b"),
+                        cidr: "10.20.2.0/24".into(),
+                    },
+                ],
+                public_subnet: None,
+                interface_endpoints: vec!["sqs", "secretsmanager", "kms", "logs", "monitoring"],
+            },
+            storage: Storage {
+                landing_expiry_days: 7,
+                archive_deep_archive_after_days: 30,
+            },
+            function: Function {
+                memory_mb: 1024,
+                timeout_seconds: 90,
+                architecture: Architecture::Arm64,
+                reserved_concurrency: 20,
+                log_retention_days: 365,
+                rust_log: "info".into(),
+                tuning: Vec::new(),
+            },
+            mapping: Mapping {
+                batch_size: 1000,
+                batching_window_seconds: 60,
+                maximum_concurrency: 10,
+            },
+            queue: Queue {
+                visibility_timeout_seconds: 540,
+                retention_seconds: SQS_MAX_RETENTION_SECONDS,
+                dlq_retention_seconds: SQS_MAX_RETENTION_SECONDS,
+                max_receive_count: 500,
+            },
+            redelivery: Redelivery {
+                base_seconds: 20,
+                max_seconds: 900,
+                outage_to_survive: Duration::from_secs(4 * 86_400),
+            },
+            alarms: Alarms {
+                email: None,
+                queue_depth_threshold: 10_000,
+                oldest_message_age_seconds: 3_600,
+            },
+            latency_objective_seconds: 180,
+        }
+    }
+
+    /// Checks every invariant; all violations are returned together.
+    pub fn validate(self) -> Result<Validated, Violations> {
+        let mut v = Violations {
+            environment: self.name.clone(),
+            list: Vec::new(),
+        };
+        let schedule =
+            match Schedule::new(self.redelivery.base_seconds, self.redelivery.max_seconds) {
+                Ok(schedule) => Some(schedule),
+                Err(error) => {
+                    v.push("redelivery", format!("{error}"));
+                    None
+                }
+            };
+        self.check_queue(&mut v, schedule);
+        self.check_function(&mut v);
+        self.check_names(&mut v);
+        self.check_production(&mut v);
+        self.check_sink(&mut v);
+        match schedule {
+            Some(schedule) if v.list.is_empty() => Ok(Validated {
+                env: self,
+                schedule,
+            }),
+            _ => Err(v),
+        }
+    }
+
+    fn check_queue(&self, v: &mut Violations, schedule: Option<Schedule>) {
+        let q = &self.queue;
+        let f = &self.function;
+        let m = &self.mapping;
+        let outage = self.redelivery.outage_to_survive.as_secs();
+        if u64::from(q.visibility_timeout_seconds) < 6 * u64::from(f.timeout_seconds) {
+            v.push(
+                "queue.visibility_timeout_seconds",
+                format!(
+                    "{} s is less than 6 x the Lambda timeout ({} s): raise it to at least {} s (AWS's guidance for SQS event sources)",
+                    q.visibility_timeout_seconds,
+                    f.timeout_seconds,
+                    6 * f.timeout_seconds
+                ),
+            );
+        }
+        if q.visibility_timeout_seconds > SQS_MAX_VISIBILITY_SECONDS {
+            v.push(
+                "queue.visibility_timeout_seconds",
+                format!(
+                    "{} s exceeds SQS's maximum of {SQS_MAX_VISIBILITY_SECONDS} s: lower it",
+                    q.visibility_timeout_seconds
+                ),
+            );
+        }
+        for (field, retention) in [
+            ("queue.retention_seconds", q.retention_seconds),
+            ("queue.dlq_retention_seconds", q.dlq_retention_seconds),
+        ] {
+            if !(SQS_MIN_RETENTION_SECONDS..=SQS_MAX_RETENTION_SECONDS).contains(&retention) {
+                v.push(
+                    field,
+                    format!(
+                        "{retention} s is outside SQS's range {SQS_MIN_RETENTION_SECONDS}..={SQS_MAX_RETENTION_SECONDS} s: use a value within it"
+                    ),
+                );
+            }
+        }
+        let needed = outage + u64::from(self.redelivery.max_seconds);
+        if u64::from(q.retention_seconds) <= needed {
+            v.push(
+                "queue.retention_seconds",
+                format!(
+                    "{} s does not outlast the outage to survive ({outage} s) plus the redelivery maximum ({} s): raise it above {needed} s (at most {SQS_MAX_RETENTION_SECONDS} s) or shorten redelivery.outage_to_survive",
+                    q.retention_seconds, self.redelivery.max_seconds
+                ),
+            );
+        }
+        if q.dlq_retention_seconds < q.retention_seconds {
+            v.push(
+                "queue.dlq_retention_seconds",
+                format!(
+                    "{} s is shorter than the source queue's retention ({} s), so a dead-lettered message could expire before anyone reads it: raise it to at least {} s",
+                    q.dlq_retention_seconds, q.retention_seconds, q.retention_seconds
+                ),
+            );
+        }
+        if !(1..=1000).contains(&q.max_receive_count) {
+            v.push(
+                "queue.max_receive_count",
+                format!(
+                    "{} is outside SQS's range 1..=1000: use a value within it",
+                    q.max_receive_count
+                ),
+            );
+        }
+        if let Some(schedule) = schedule {
+            let receives = schedule.receives_within(self.redelivery.outage_to_survive);
+            let needed = receives.saturating_add(OTHER_FAILURES_MARGIN);
+            if needed >= q.max_receive_count {
+                v.push(
+                    "queue.max_receive_count",
+                    format!(
+                        "{} would dead-letter messages during a {outage} s outage: the redelivery schedule ({} s doubling to {} s) costs {receives} receives, plus a margin of {OTHER_FAILURES_MARGIN}; raise it above {needed} or raise redelivery.max_seconds",
+                        q.max_receive_count,
+                        schedule.base_seconds(),
+                        schedule.max_seconds()
+                    ),
+                );
+            }
+        }
+        if m.batching_window_seconds > MAX_BATCHING_WINDOW_SECONDS {
+            v.push(
+                "mapping.batching_window_seconds",
+                format!(
+                    "{} s exceeds Lambda's maximum of {MAX_BATCHING_WINDOW_SECONDS} s: lower it",
+                    m.batching_window_seconds
+                ),
+            );
+        }
+        if m.batching_window_seconds + f.timeout_seconds > self.latency_objective_seconds {
+            v.push(
+                "mapping.batching_window_seconds",
+                format!(
+                    "the batching window ({} s) plus the Lambda timeout ({} s) exceeds the latency objective ({} s): shorten one of them",
+                    m.batching_window_seconds, f.timeout_seconds, self.latency_objective_seconds
+                ),
+            );
+        }
+        // SQS allows up to 10,000 records per batch only with a batching window; without one, at most 10.
+        let max_batch = if m.batching_window_seconds > 0 {
+            10_000
+        } else {
+            10
+        };
+        if !(1..=max_batch).contains(&m.batch_size) {
+            v.push(
+                "mapping.batch_size",
+                format!(
+                    "{} is outside SQS's range 1..={max_batch} for a batching window of {} s: use a value within it",
+                    m.batch_size, m.batching_window_seconds
+                ),
+            );
+        }
+        if !(2..=1000).contains(&m.maximum_concurrency) {
+            v.push(
+                "mapping.maximum_concurrency",
+                format!(
+                    "{} is outside Lambda's range 2..=1000 for SQS: use a value within it",
+                    m.maximum_concurrency
+                ),
+            );
+        }
+        if m.maximum_concurrency > f.reserved_concurrency {
+            v.push(
+                "mapping.maximum_concurrency",
+                format!(
+                    "{} exceeds the function's reserved concurrency ({}), so the mapping would be throttled: lower it or raise function.reserved_concurrency",
+                    m.maximum_concurrency, f.reserved_concurrency
+                ),
+            );
+        }
+    }
+
+    fn check_function(&self, v: &mut Violations) {
+        let f = &self.function;
+        if !(1..=900).contains(&f.timeout_seconds) {
+            v.push(
+                "function.timeout_seconds",
+                format!(
+                    "{} s is outside Lambda's range 1..=900 s",
+                    f.timeout_seconds
+                ),
+            );
+        }
+        if !(128..=10_240).contains(&f.memory_mb) {
+            v.push(
+                "function.memory_mb",
+                format!(
+                    "{} MB is outside Lambda's range 128..=10240 MB",
+                    f.memory_mb
+                ),
+            );
+        }
+        const RETENTIONS: [u32; 22] = [
+            1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+            2922, 3288, 3653,
+        ];
+        if !RETENTIONS.contains(&f.log_retention_days) {
+            v.push(
+                "function.log_retention_days",
+                format!(
+                    "{} is not a retention CloudWatch Logs accepts: use one of {RETENTIONS:?}",
+                    f.log_retention_days
+                ),
+            );
+        }
+        if self.network.private_subnets.len() < 2 {
+            v.push(
+                "network.private_subnets",
+                "a Lambda in a VPC needs subnets in at least two availability zones: add one"
+                    .into(),
+            );
+        }
+    }
+
+    fn check_names(&self, v: &mut Violations) {
+        let p = &self.name_prefix;
+        let valid_prefix = !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !p.starts_with('-')
+            && !p.ends_with('-');
+        if !valid_prefix {
+            v.push(
+                "name_prefix",
+                format!(
+                    "{p:?} must be lowercase letters, digits and inner hyphens, because it starts S3 bucket names"
+                ),
+            );
+        }
+        let limits: [(&str, usize, &str); 6] = [
+            ("landing", 63, "S3 bucket names"),
+            ("archive", 63, "S3 bucket names"),
+            ("aggregator", 64, "Lambda function and IAM role names"),
+            ("uploader", 64, "IAM role names"),
+            ("idempotency", 255, "DynamoDB table names"),
+            ("dlq", 80, "SQS queue names"),
+        ];
+        for (suffix, limit, what) in limits {
+            let name = format!("{p}-{suffix}");
+            if name.len() > limit {
+                v.push(
+                    "name_prefix",
+                    format!(
+                        "{name:?} is {} characters, over the {limit} allowed for {what}: shorten the prefix to at most {} characters",
+                        name.len(),
+                        limit - suffix.len() - 1
+                    ),
+                );
+            }
+        }
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_lowercase()) {
+            v.push(
+                "name",
+                format!(
+                    "{:?} must be lowercase letters: it names the directory generated/<name>/",
+                    self.name
+                ),
+            );
+        }
+    }
+
+    fn check_production(&self, v: &mut Violations) {
+        match self.kind {
+            Kind::Production => {
+                if !self.prevent_destroy {
+                    v.push(
+                        "prevent_destroy",
+                        "production must keep its data: set prevent_destroy to true".into(),
+                    );
+                }
+                if self.alarms.email.is_none() {
+                    v.push(
+                        "alarms.email",
+                        "production alarms must reach someone: set an alarm destination".into(),
+                    );
+                }
+                if self.sink.endpoint().is_mock() {
+                    v.push(
+                        "sink",
+                        "production must deliver to the real on-premise endpoint, not a mock: use Endpoint::OnPremise".into(),
+                    );
+                }
+            }
+            Kind::Local => {
+                if self.state_bucket.is_some() {
+                    v.push(
+                        "state_bucket",
+                        "the local environment keeps local state: set it to None".into(),
+                    );
+                }
+            }
+            Kind::Development => {}
+        }
+        if self.kind != Kind::Local && self.state_bucket.is_none() {
+            v.push(
+                "state_bucket",
+                "a deployed environment keeps its state in S3: name the bucket `cargo xtask bootstrap` made".into(),
+            );
+        }
+        if self.external_party.source_cidrs.is_empty() {
+            v.push(
+                "external_party.source_cidrs",
+                "the uploader must be restricted to its IP ranges: list at least one".into(),
+            );
+        }
+    }
+
+    fn check_sink(&self, v: &mut Violations) {
+        match self.sink.endpoint() {
+            Endpoint::MockReceiver => {
+                if matches!(self.sink, Sink::Minio { .. }) {
+                    v.push(
+                        "sink",
+                        "the mock receiver speaks NiFi's protocol only: use Sink::Nifi with it"
+                            .into(),
+                    );
+                }
+                if self.kind == Kind::Local {
+                    v.push(
+                        "sink",
+                        "moto does not run Lambdas, so the local environment uses Endpoint::LocalProcess".into(),
+                    );
+                }
+                if self.network.public_subnet.is_none() {
+                    v.push(
+                        "network.public_subnet",
+                        "the mock receiver's function URL is on the internet: the VPC needs a public subnet for its NAT gateway".into(),
+                    );
+                }
+            }
+            Endpoint::OnPremise { url, cidrs, .. } => {
+                if !url.starts_with("https://") {
+                    v.push(
+                        "sink",
+                        format!(
+                            "{url:?} must use https://: bundles and credentials cross the network"
+                        ),
+                    );
+                }
+                if cidrs.is_empty() {
+                    v.push(
+                        "sink",
+                        "list the on-premise server's address ranges: they are the only non-AWS egress".into(),
+                    );
+                }
+            }
+            Endpoint::LocalProcess { .. } => {
+                if self.kind != Kind::Local {
+                    v.push(
+                        "sink",
+                        "Endpoint::LocalProcess exists only on this machine: use it in the local environment only".into(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One violated invariant: the field to change and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Every invariant an environment violates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Violations {
+    pub environment: String,
+    pub list: Vec<Violation>,
+}
+
+impl Violations {
+    fn push(&mut self, field: &'static str, message: String) {
+        self.list.push(Violation { field, message });
+    }
+
+    /// True when some violation names this field.
+    pub fn names(&self, field: &str) -> bool {
+        self.list.iter().any(|v| v.field == field)
+    }
+}
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "environment {:?} is not valid ({} problems):",
+            self.environment,
+            self.list.len()
+        )?;
+        for v in &self.list {
+            writeln!(f, "  {}: {}", v.field, v.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// An environment whose invariants hold; only [`Environment::validate`] makes one.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    env: Environment,
+    schedule: Schedule,
+}
+
+impl Validated {
+    pub fn env(&self) -> &Environment {
+        &self.env
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+}

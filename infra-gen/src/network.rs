@@ -1,0 +1,285 @@
+//! The VPC the aggregator runs in: private subnets, VPC endpoints for every AWS service it calls, and a
+//! security group whose egress is only those endpoints and the delivery endpoint.
+
+use serde_json::json;
+
+use crate::config::Subnet;
+use crate::tf::{Expr, FileWriter, Ref};
+
+/// Where the aggregator may connect besides AWS services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointEgress {
+    /// The on-premise server's ranges, on its port.
+    Cidrs { cidrs: Vec<String>, port: u16 },
+    /// The internet on 443 through a NAT gateway (dev's mock receiver: a function URL has no fixed address).
+    Internet,
+    /// Nothing: the endpoint runs next to moto on this machine.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub name_prefix: String,
+    pub region: String,
+    pub vpc_cidr: String,
+    pub private_subnets: Vec<Subnet>,
+    pub public_subnet: Option<Subnet>,
+    pub interface_endpoints: Vec<&'static str>,
+    pub egress: EndpointEgress,
+}
+
+/// `a`, `b`, ... for the n-th subnet: Terraform names must not depend on a list's order of evaluation.
+fn letter(index: usize) -> char {
+    (b'a' + (index % 26) as u8) as char
+}
+
+impl Network {
+    pub fn vpc(&self) -> Ref {
+        Ref::resource("aws_vpc", "network")
+    }
+
+    pub fn private_subnet(&self, index: usize) -> Ref {
+        Ref::resource("aws_subnet", format!("private_{}", letter(index)))
+    }
+
+    pub fn subnet_ids(&self) -> Vec<Expr> {
+        (0..self.private_subnets.len())
+            .map(|i| self.private_subnet(i).attr("id"))
+            .collect()
+    }
+
+    /// The aggregator's security group.
+    pub fn aggregator_sg(&self) -> Ref {
+        Ref::resource("aws_security_group", "aggregator")
+    }
+
+    fn endpoints_sg(&self) -> Ref {
+        Ref::resource("aws_security_group", "endpoints")
+    }
+
+    fn private_routes(&self) -> Ref {
+        Ref::resource("aws_route_table", "private")
+    }
+
+    /// The gateway endpoint of a service (S3, DynamoDB): free, and routed without private DNS caveats.
+    fn gateway(&self, service: &str) -> Ref {
+        Ref::resource("aws_vpc_endpoint", service)
+    }
+
+    pub fn render(&self, f: &mut FileWriter<'_>) {
+        let vpc_id = self.vpc().attr("id");
+        f.resource(
+            &self.vpc(),
+            json!({
+                "cidr_block": self.vpc_cidr,
+                // Interface endpoints answer on the services' public names only with DNS support and hostnames.
+                "enable_dns_support": true,
+                "enable_dns_hostnames": true,
+                "tags": {"Name": self.name_prefix},
+            }),
+        );
+        // Taking over the default security group removes its allow-all rules.
+        f.resource(
+            &Ref::resource("aws_default_security_group", "network"),
+            json!({"vpc_id": vpc_id}),
+        );
+        f.resource(
+            &self.private_routes(),
+            json!({"vpc_id": vpc_id, "tags": {"Name": format!("{}-private", self.name_prefix)}}),
+        );
+        for (i, subnet) in self.private_subnets.iter().enumerate() {
+            let r = self.private_subnet(i);
+            f.resource(
+                &r,
+                json!({
+                    "vpc_id": vpc_id,
+                    "cidr_block": subnet.cidr,
+                    "availability_zone": subnet.availability_zone,
+                    "tags": {"Name": format!("{}-private-{}", self.name_prefix, letter(i))},
+                }),
+            );
+            f.resource(
+                &Ref::resource("aws_route_table_association", r.name().to_owned()),
+                json!({"subnet_id": r.attr("id"), "route_table_id": self.private_routes().attr("id")}),
+            );
+        }
+        for service in ["s3", "dynamodb"] {
+            f.resource(
+                &self.gateway(service),
+                json!({
+                    "vpc_id": vpc_id,
+                    "service_name": format!("com.amazonaws.{}.{service}", self.region),
+                    "vpc_endpoint_type": "Gateway",
+                    "route_table_ids": [self.private_routes().attr("id")],
+                    "tags": {"Name": format!("{}-{service}", self.name_prefix)},
+                }),
+            );
+        }
+        for service in &self.interface_endpoints {
+            f.resource(
+                &Ref::resource("aws_vpc_endpoint", *service),
+                json!({
+                    "vpc_id": vpc_id,
+                    "service_name": format!("com.amazonaws.{}.{service}", self.region),
+                    "vpc_endpoint_type": "Interface",
+                    "private_dns_enabled": true,
+                    "subnet_ids": self.subnet_ids(),
+                    "security_group_ids": [self.endpoints_sg().attr("id")],
+                    "tags": {"Name": format!("{}-{service}", self.name_prefix)},
+                }),
+            );
+        }
+        self.render_security_groups(f);
+        if let Some(public) = &self.public_subnet {
+            self.render_nat(f, public);
+        }
+    }
+
+    fn render_security_groups(&self, f: &mut FileWriter<'_>) {
+        let vpc_id = self.vpc().attr("id");
+        let aggregator = self.aggregator_sg();
+        let endpoints = self.endpoints_sg();
+        f.resource(
+            &aggregator,
+            json!({
+                "name": format!("{}-aggregator", self.name_prefix),
+                "description": "The aggregator Lambda: egress to the VPC endpoints and the delivery endpoint only",
+                "vpc_id": vpc_id,
+            }),
+        );
+        f.resource(
+            &endpoints,
+            json!({
+                "name": format!("{}-endpoints", self.name_prefix),
+                "description": "Interface VPC endpoints: HTTPS from the aggregator only",
+                "vpc_id": vpc_id,
+            }),
+        );
+        let tcp = |port: u16| json!({"ip_protocol": "tcp", "from_port": port, "to_port": port});
+        let rule = |base: serde_json::Value, extra: serde_json::Value| {
+            let mut body = base;
+            if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+                b.extend(e.clone());
+            }
+            body
+        };
+        f.resource(
+            &Ref::resource(
+                "aws_vpc_security_group_ingress_rule",
+                "endpoints_from_aggregator",
+            ),
+            rule(
+                tcp(443),
+                json!({
+                    "security_group_id": endpoints.attr("id"),
+                    "referenced_security_group_id": aggregator.attr("id"),
+                    "description": "HTTPS from the aggregator",
+                }),
+            ),
+        );
+        f.resource(
+            &Ref::resource(
+                "aws_vpc_security_group_egress_rule",
+                "aggregator_to_endpoints",
+            ),
+            rule(
+                tcp(443),
+                json!({
+                    "security_group_id": aggregator.attr("id"),
+                    "referenced_security_group_id": endpoints.attr("id"),
+                    "description": "HTTPS to the interface VPC endpoints",
+                }),
+            ),
+        );
+        for service in ["s3", "dynamodb"] {
+            f.resource(
+                &Ref::resource(
+                    "aws_vpc_security_group_egress_rule",
+                    format!("aggregator_to_{service}"),
+                ),
+                rule(
+                    tcp(443),
+                    json!({
+                        "security_group_id": aggregator.attr("id"),
+                        "prefix_list_id": self.gateway(service).attr("prefix_list_id"),
+                        "description": format!("HTTPS to {service} through its gateway endpoint"),
+                    }),
+                ),
+            );
+        }
+        match &self.egress {
+            EndpointEgress::Cidrs { cidrs, port } => {
+                for (i, cidr) in cidrs.iter().enumerate() {
+                    f.resource(
+                        &Ref::resource(
+                            "aws_vpc_security_group_egress_rule",
+                            format!("aggregator_to_endpoint_{}", letter(i)),
+                        ),
+                        rule(
+                            tcp(*port),
+                            json!({
+                                "security_group_id": aggregator.attr("id"),
+                                "cidr_ipv4": cidr,
+                                "description": "The on-premise delivery endpoint",
+                            }),
+                        ),
+                    );
+                }
+            }
+            EndpointEgress::Internet => {
+                f.resource(
+                    &Ref::resource("aws_vpc_security_group_egress_rule", "aggregator_to_endpoint"),
+                    rule(
+                        tcp(443),
+                        json!({
+                            "security_group_id": aggregator.attr("id"),
+                            "cidr_ipv4": "0.0.0.0/0",
+                            "description": "HTTPS to the mock receiver's function URL, which has no fixed address",
+                        }),
+                    ),
+                );
+            }
+            EndpointEgress::None => {}
+        }
+    }
+
+    fn render_nat(&self, f: &mut FileWriter<'_>, public: &Subnet) {
+        let vpc_id = self.vpc().attr("id");
+        let gateway = Ref::resource("aws_internet_gateway", "network");
+        let subnet = Ref::resource("aws_subnet", "public");
+        let routes = Ref::resource("aws_route_table", "public");
+        let eip = Ref::resource("aws_eip", "nat");
+        let nat = Ref::resource("aws_nat_gateway", "nat");
+        f.resource(&gateway, json!({"vpc_id": vpc_id}));
+        f.resource(
+            &subnet,
+            json!({
+                "vpc_id": vpc_id,
+                "cidr_block": public.cidr,
+                "availability_zone": public.availability_zone,
+                "tags": {"Name": format!("{}-public", self.name_prefix)},
+            }),
+        );
+        f.resource(&routes, json!({"vpc_id": vpc_id}));
+        f.resource(
+            &Ref::resource("aws_route", "public_internet"),
+            json!({"route_table_id": routes.attr("id"), "destination_cidr_block": "0.0.0.0/0", "gateway_id": gateway.attr("id")}),
+        );
+        f.resource(
+            &Ref::resource("aws_route_table_association", "public"),
+            json!({"subnet_id": subnet.attr("id"), "route_table_id": routes.attr("id")}),
+        );
+        f.resource(
+            &eip,
+            json!({"domain": "vpc", "depends_on": [gateway.address()]}),
+        );
+        f.resource(
+            &nat,
+            json!({"allocation_id": eip.attr("id"), "subnet_id": subnet.attr("id")}),
+        );
+        f.resource(
+            &Ref::resource("aws_route", "private_internet"),
+            json!({"route_table_id": self.private_routes().attr("id"), "destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.attr("id")}),
+        );
+    }
+}
