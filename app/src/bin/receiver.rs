@@ -15,7 +15,10 @@ use clap::Parser;
 const PASSWORD_ENV: &str = "RECEIVER_PASSWORD";
 
 #[derive(Debug, Parser)]
-#[command(version, about = "A NiFi ListenHTTP-compatible receiver that verifies and stores bundles")]
+#[command(
+    version,
+    about = "A NiFi ListenHTTP-compatible receiver that verifies and stores bundles"
+)]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -46,8 +49,12 @@ async fn main() -> anyhow::Result<()> {
     let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
     let credentials = match (args.username, password) {
         (Some(username), Some(password)) => Some(BasicCredentials::new(username, password)),
-        (Some(_), None) => bail!("--username is set but {PASSWORD_ENV} is empty: export {PASSWORD_ENV} with the password"),
-        (None, Some(_)) => bail!("{PASSWORD_ENV} is set but --username is not: pass --username, or unset {PASSWORD_ENV}"),
+        (Some(_), None) => bail!(
+            "--username is set but {PASSWORD_ENV} is empty: export {PASSWORD_ENV} with the password"
+        ),
+        (None, Some(_)) => bail!(
+            "{PASSWORD_ENV} is set but --username is not: pass --username, or unset {PASSWORD_ENV}"
+        ),
         (None, None) => None,
     };
 
@@ -83,6 +90,8 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }

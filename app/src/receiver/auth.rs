@@ -12,21 +12,32 @@ pub struct BasicCredentials {
 
 impl BasicCredentials {
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self { username: username.into(), password: password.into() }
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
     }
 
     /// Whether an `Authorization` header value carries these credentials.
     pub(crate) fn accepts(&self, authorization: Option<&[u8]>) -> bool {
-        let Some(value) = authorization else { return false };
-        let Some(encoded) = strip_scheme(value) else { return false };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii()) else {
+        let Some(value) = authorization else {
+            return false;
+        };
+        let Some(encoded) = strip_scheme(value) else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii())
+        else {
             return false;
         };
         let expected = format!("{}:{}", self.username, self.password);
         // Comparing fixed-size digests keeps the time independent of where, and whether by length, the values differ.
         let a = Sha256::digest(&decoded);
         let b = Sha256::digest(expected.as_bytes());
-        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
     }
 }
 
@@ -51,7 +62,11 @@ mod tests {
     use super::*;
 
     fn header(user_pass: &str) -> Vec<u8> {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass)).into_bytes()
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+        .into_bytes()
     }
 
     #[test]

@@ -115,7 +115,9 @@ impl FaultSwitch {
         FaultStatus {
             mode: fault.mode().to_owned(),
             delay_ms: match fault {
-                Fault::Timeout { delay } => Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+                Fault::Timeout { delay } => {
+                    Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+                }
                 _ => None,
             },
             remaining_seconds: remaining.map(|d| d.as_secs_f64()),
@@ -145,13 +147,40 @@ mod tests {
 
     #[test]
     fn parses_modes_and_defaults() {
-        let req = FaultRequest { mode: "timeout".into(), seconds: None, delay_ms: None };
-        assert_eq!(req.parse(), Ok((Fault::Timeout { delay: DEFAULT_TIMEOUT_DELAY }, None)));
-        let req = FaultRequest { mode: "503".into(), seconds: Some(1.5), delay_ms: None };
-        assert_eq!(req.parse(), Ok((Fault::Unavailable, Some(Duration::from_millis(1500)))));
-        let req = FaultRequest { mode: "slow".into(), seconds: None, delay_ms: None };
+        let req = FaultRequest {
+            mode: "timeout".into(),
+            seconds: None,
+            delay_ms: None,
+        };
+        assert_eq!(
+            req.parse(),
+            Ok((
+                Fault::Timeout {
+                    delay: DEFAULT_TIMEOUT_DELAY
+                },
+                None
+            ))
+        );
+        let req = FaultRequest {
+            mode: "503".into(),
+            seconds: Some(1.5),
+            delay_ms: None,
+        };
+        assert_eq!(
+            req.parse(),
+            Ok((Fault::Unavailable, Some(Duration::from_millis(1500))))
+        );
+        let req = FaultRequest {
+            mode: "slow".into(),
+            seconds: None,
+            delay_ms: None,
+        };
         assert!(req.parse().is_err());
-        let req = FaultRequest { mode: "drop".into(), seconds: Some(-1.0), delay_ms: None };
+        let req = FaultRequest {
+            mode: "drop".into(),
+            seconds: Some(-1.0),
+            delay_ms: None,
+        };
         assert!(req.parse().is_err());
     }
 

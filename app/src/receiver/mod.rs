@@ -62,7 +62,9 @@ impl ReceiverConfig {
 /// Why a receiver could not start or read its store.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
-    #[error("invalid content path `{0}`: it must start with `/`, not end with `/`, and not be under `/_control`")]
+    #[error(
+        "invalid content path `{0}`: it must start with `/`, not end with `/`, and not be under `/_control`"
+    )]
     InvalidPath(String),
     #[error("cannot use the store directory {}: {source}", path.display())]
     Store {
@@ -87,18 +89,30 @@ pub enum ReceiverError {
 /// Starts a receiver on the current tokio runtime; it serves until [`RunningReceiver::shutdown`] or drop.
 pub async fn spawn(config: ReceiverConfig) -> Result<RunningReceiver, ReceiverError> {
     let path = config.path.clone();
-    if !path.starts_with('/') || (path.len() > 1 && path.ends_with('/')) || path.starts_with("/_control") {
+    if !path.starts_with('/')
+        || (path.len() > 1 && path.ends_with('/'))
+        || path.starts_with("/_control")
+    {
         return Err(ReceiverError::InvalidPath(path));
     }
     tokio::fs::create_dir_all(&config.store_dir)
         .await
-        .map_err(|source| ReceiverError::Store { path: config.store_dir.clone(), source })?;
+        .map_err(|source| ReceiverError::Store {
+            path: config.store_dir.clone(),
+            source,
+        })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ReceiverError::Bind { addr: config.listen, source })?;
+        .map_err(|source| ReceiverError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| ReceiverError::Bind { addr: config.listen, source })?;
+        .map_err(|source| ReceiverError::Bind {
+            addr: config.listen,
+            source,
+        })?;
 
     let (stop, stopped) = watch::channel(false);
     let health_path = format!("{}/healthcheck", path.trim_end_matches('/'));
@@ -114,7 +128,11 @@ pub async fn spawn(config: ReceiverConfig) -> Result<RunningReceiver, ReceiverEr
     let task = tokio::spawn(server::serve(listener, shared.clone()));
     tracing::info!(%addr, path = %shared.path, store = %config.store_dir.display(),
         auth = shared.credentials.is_some(), "receiver listening");
-    Ok(RunningReceiver { handle: ReceiverHandle { addr, shared }, stop, task: Some(task) })
+    Ok(RunningReceiver {
+        handle: ReceiverHandle { addr, shared },
+        stop,
+        task: Some(task),
+    })
 }
 
 /// A cheap, cloneable view of a running receiver, for setting faults and reading stats from other tasks.

@@ -77,7 +77,10 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(open = connections.len(), "connections still open after the grace period, cutting them");
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the grace period, cutting them"
+        );
         connections.abort_all();
     }
     tracing::info!("receiver stopped");
@@ -113,7 +116,11 @@ enum Route {
     Health,
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, Dropped> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Resp, Dropped> {
     let path = req.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/_control/") {
         let rest = rest.to_owned();
@@ -138,8 +145,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -
         shared.counters.rejected("method_not_allowed");
         drain(req.into_body()).await;
         let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-        let allow = if route == Route::Content { "POST, HEAD" } else { "GET, HEAD" };
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+        let allow = if route == Route::Content {
+            "POST, HEAD"
+        } else {
+            "GET, HEAD"
+        };
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
         return Ok(resp);
     }
 
@@ -149,7 +161,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -
             shared.counters.faulted();
             tracing::info!(%peer, %method, %path, "fault 503: refusing");
             drain(req.into_body()).await;
-            return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "fault injected: backpressure (503)"));
+            return Ok(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "fault injected: backpressure (503)",
+            ));
         }
         Fault::Timeout { delay } => {
             shared.counters.faulted();
@@ -159,7 +174,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -
                 _ = tokio::time::sleep(delay) => {}
                 _ = stopped(&mut shutdown) => {}
             }
-            return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "fault injected: stalled, then 503"));
+            return Ok(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "fault injected: stalled, then 503",
+            ));
         }
         Fault::Drop => {
             shared.counters.faulted();
@@ -186,7 +204,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     match &shared.credentials {
         None => true,
-        Some(creds) => creds.accepts(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes)),
+        Some(creds) => creds.accepts(
+            headers
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+        ),
     }
 }
 
@@ -212,7 +234,11 @@ struct BundleHeaders {
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
     headers
         .get(name)
-        .map(|v| v.to_str().map(str::trim).map_err(|_| format!("header {name} is not visible ASCII")))
+        .map(|v| {
+            v.to_str()
+                .map(str::trim)
+                .map_err(|_| format!("header {name} is not visible ASCII"))
+        })
         .transpose()
 }
 
@@ -220,7 +246,10 @@ fn parse_bundle_headers(headers: &HeaderMap) -> Result<BundleHeaders, String> {
     let sha256 = header_str(headers, headers::CONTENT_SHA256)?
         .ok_or_else(|| format!("header {} is missing", headers::CONTENT_SHA256))?;
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("header {} must be 64 hex digits", headers::CONTENT_SHA256));
+        return Err(format!(
+            "header {} must be 64 hex digits",
+            headers::CONTENT_SHA256
+        ));
     }
     let bundle_id = header_str(headers, headers::BUNDLE_ID)?
         .ok_or_else(|| format!("header {} is missing", headers::BUNDLE_ID))?;
@@ -233,9 +262,15 @@ fn parse_bundle_headers(headers: &HeaderMap) -> Result<BundleHeaders, String> {
     let file_count = header_str(headers, headers::FILE_COUNT)?
         .ok_or_else(|| format!("header {} is missing", headers::FILE_COUNT))?
         .parse::<u64>()
-        .map_err(|_| format!("header {} must be a non-negative integer", headers::FILE_COUNT))?;
+        .map_err(|_| {
+            format!(
+                "header {} must be a non-negative integer",
+                headers::FILE_COUNT
+            )
+        })?;
     let filename = header_str(headers, headers::FILENAME)?.map(str::to_owned);
-    let replay = header_str(headers, headers::REPLAY)?.is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let replay =
+        header_str(headers, headers::REPLAY)?.is_some_and(|v| v.eq_ignore_ascii_case("true"));
     Ok(BundleHeaders {
         sha256: sha256.to_ascii_lowercase(),
         bundle_id: bundle_id.to_owned(),
@@ -277,7 +312,11 @@ struct Rejection {
 
 impl Rejection {
     fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { status, reason, message: message.into() }
+        Self {
+            status,
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -292,30 +331,48 @@ async fn receive(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> R
     }
 }
 
-async fn receive_inner(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, Rejection> {
+async fn receive_inner(
+    shared: &Shared,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Resp, Rejection> {
     let (parts, body) = req.into_parts();
     if let Some(problem) = content_encoding_problem(&parts.headers) {
         drain(body).await;
-        return Err(Rejection::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_encoding", problem));
+        return Err(Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_encoding",
+            problem,
+        ));
     }
     let claimed = match parse_bundle_headers(&parts.headers) {
         Ok(claimed) => claimed,
         Err(problem) => {
             drain(body).await;
-            return Err(Rejection::new(StatusCode::BAD_REQUEST, "bad_header", problem));
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "bad_header",
+                problem,
+            ));
         }
     };
 
     let internal = |what: &str, error: &dyn std::fmt::Display| {
         tracing::error!(%error, "{what}");
-        Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", format!("{what}: {error}"))
+        Rejection::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store_failed",
+            format!("{what}: {error}"),
+        )
     };
     let upload = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(TEMP_SUFFIX)
         .tempfile_in(&shared.store_dir)
         .map_err(|e| internal("cannot create a temp file in the store", &e))?;
-    let file = upload.reopen().map_err(|e| internal("cannot open the temp file", &e))?;
+    let file = upload
+        .reopen()
+        .map_err(|e| internal("cannot open the temp file", &e))?;
     let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
 
     // Streamed to disk chunk by chunk, so memory stays flat whatever the bundle's size.
@@ -324,15 +381,25 @@ async fn receive_inner(shared: &Shared, req: Request<Incoming>, peer: SocketAddr
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            Rejection::new(StatusCode::BAD_REQUEST, "incomplete_body", format!("reading the body failed: {e}"))
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "incomplete_body",
+                format!("reading the body failed: {e}"),
+            )
         })?;
         if let Ok(data) = frame.into_data() {
             hasher.update(&data);
             size += data.len() as u64;
-            writer.write_all(&data).await.map_err(|e| internal("cannot write the temp file", &e))?;
+            writer
+                .write_all(&data)
+                .await
+                .map_err(|e| internal("cannot write the temp file", &e))?;
         }
     }
-    writer.flush().await.map_err(|e| internal("cannot write the temp file", &e))?;
+    writer
+        .flush()
+        .await
+        .map_err(|e| internal("cannot write the temp file", &e))?;
     drop(writer);
 
     let sha256 = hex::encode(hasher.finalize());
@@ -351,7 +418,13 @@ async fn receive_inner(shared: &Shared, req: Request<Incoming>, peer: SocketAddr
     let upload_path = upload.path().to_owned();
     let (bundle_id, file_count) = (claimed.bundle_id.clone(), claimed.file_count);
     let verified = tokio::task::spawn_blocking(move || {
-        verify::verify_bundle(&upload_path, &Claimed { bundle_id: &bundle_id, file_count })
+        verify::verify_bundle(
+            &upload_path,
+            &Claimed {
+                bundle_id: &bundle_id,
+                file_count,
+            },
+        )
     })
     .await
     .map_err(|e| internal("the verification task failed", &e))?;
@@ -409,23 +482,37 @@ async fn control(shared: &Shared, req: Request<Incoming>, rest: &str) -> Resp {
         (Method::GET, "stats") => json(StatusCode::OK, &shared.counters.snapshot()),
         (Method::GET, "fault") => json(StatusCode::OK, &shared.faults.status()),
         (Method::POST, "fault") => {
-            let raw = match Limited::new(req.into_body(), CONTROL_BODY_LIMIT).collect().await {
+            let raw = match Limited::new(req.into_body(), CONTROL_BODY_LIMIT)
+                .collect()
+                .await
+            {
                 Ok(collected) => collected.to_bytes(),
-                Err(e) => return text(StatusCode::BAD_REQUEST, &format!("cannot read the body: {e}")),
+                Err(e) => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        &format!("cannot read the body: {e}"),
+                    );
+                }
             };
             let request: FaultRequest = match serde_json::from_slice(&raw) {
                 Ok(request) => request,
                 Err(e) => {
                     return text(
                         StatusCode::BAD_REQUEST,
-                        &format!(r#"expected {{"mode":"none"|"503"|"timeout"|"drop","seconds":N?,"delay_ms":N?}}: {e}"#),
+                        &format!(
+                            r#"expected {{"mode":"none"|"503"|"timeout"|"drop","seconds":N?,"delay_ms":N?}}: {e}"#
+                        ),
                     );
                 }
             };
             match request.parse() {
                 Ok((fault, lasts)) => {
                     shared.faults.set(fault, lasts);
-                    tracing::info!(mode = fault.mode(), lasts_s = lasts.map(|d| d.as_secs_f64()), "fault set");
+                    tracing::info!(
+                        mode = fault.mode(),
+                        lasts_s = lasts.map(|d| d.as_secs_f64()),
+                        "fault set"
+                    );
                     json(StatusCode::OK, &shared.faults.status())
                 }
                 Err(problem) => text(StatusCode::BAD_REQUEST, &problem),
@@ -466,8 +553,10 @@ fn text(status: StatusCode, message: &str) -> Resp {
         format!("{message}\n")
     })));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
@@ -476,10 +565,15 @@ fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Resp {
         Ok(body) => {
             let mut resp = Response::new(Full::new(Bytes::from(body)));
             *resp.status_mut() = status;
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             resp
         }
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot encode the answer: {e}")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode the answer: {e}"),
+        ),
     }
 }

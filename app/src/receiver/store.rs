@@ -38,7 +38,9 @@ pub(crate) fn valid_bundle_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 200
         && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 pub(crate) fn bundle_path(store: &Path, bundle_id: &str) -> PathBuf {
@@ -56,7 +58,9 @@ pub(crate) fn persist(
     record: &StoredBundle,
 ) -> Result<(), io::Error> {
     upload.as_file().sync_all()?;
-    upload.persist(bundle_path(store, &record.bundle_id)).map_err(|e| e.error)?;
+    upload
+        .persist(bundle_path(store, &record.bundle_id))
+        .map_err(|e| e.error)?;
 
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -65,7 +69,8 @@ pub(crate) fn persist(
     serde_json::to_writer_pretty(&mut tmp, record)?;
     tmp.write_all(b"\n")?;
     tmp.as_file().sync_all()?;
-    tmp.persist(record_path(store, &record.bundle_id)).map_err(|e| e.error)?;
+    tmp.persist(record_path(store, &record.bundle_id))
+        .map_err(|e| e.error)?;
     sync_dir(store)
 }
 
@@ -84,22 +89,38 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Reads every record in a store directory, oldest first; usable on the directory of a receiver run as a process.
 pub fn read_stored_bundles(store: &Path) -> Result<Vec<StoredBundle>, ReceiverError> {
-    let entries = fs::read_dir(store).map_err(|source| ReceiverError::Store { path: store.to_owned(), source })?;
+    let entries = fs::read_dir(store).map_err(|source| ReceiverError::Store {
+        path: store.to_owned(),
+        source,
+    })?;
     let mut bundles = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| ReceiverError::Store { path: store.to_owned(), source })?;
+        let entry = entry.map_err(|source| ReceiverError::Store {
+            path: store.to_owned(),
+            source,
+        })?;
         let path = entry.path();
         let is_record = path.extension().is_some_and(|e| e == "json")
             && !entry.file_name().to_string_lossy().starts_with('.');
         if !is_record {
             continue;
         }
-        let raw = fs::read(&path).map_err(|source| ReceiverError::Store { path: path.clone(), source })?;
+        let raw = fs::read(&path).map_err(|source| ReceiverError::Store {
+            path: path.clone(),
+            source,
+        })?;
         let record: StoredBundle =
-            serde_json::from_slice(&raw).map_err(|source| ReceiverError::Record { path: path.clone(), source })?;
+            serde_json::from_slice(&raw).map_err(|source| ReceiverError::Record {
+                path: path.clone(),
+                source,
+            })?;
         bundles.push(record);
     }
-    bundles.sort_by(|a, b| a.received_at.cmp(&b.received_at).then_with(|| a.bundle_id.cmp(&b.bundle_id)));
+    bundles.sort_by(|a, b| {
+        a.received_at
+            .cmp(&b.received_at)
+            .then_with(|| a.bundle_id.cmp(&b.bundle_id))
+    });
     Ok(bundles)
 }
 
@@ -111,7 +132,15 @@ mod tests {
     fn bundle_ids_cannot_escape_the_store() {
         assert!(valid_bundle_id("0190f5e2-7c4b-7a3e-9d8f-1a2b3c4d5e6f"));
         assert!(valid_bundle_id("bundle_1.v2"));
-        for bad in ["", "../x", "a/b", ".hidden", "a\\b", "x y", &"a".repeat(201)] {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            ".hidden",
+            "a\\b",
+            "x y",
+            &"a".repeat(201),
+        ] {
             assert!(!valid_bundle_id(bad), "{bad:?}");
         }
     }

@@ -68,17 +68,23 @@ pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manife
         }
         if name == MANIFEST_NAME {
             if entry.size() > MAX_MANIFEST_BYTES {
-                return Err(VerifyError::BadManifest(format!("{} bytes is too large", entry.size())));
+                return Err(VerifyError::BadManifest(format!(
+                    "{} bytes is too large",
+                    entry.size()
+                )));
             }
             let mut raw = Vec::new();
-            entry.read_to_end(&mut raw).map_err(VerifyError::Unreadable)?;
-            let parsed: Manifest =
-                serde_json::from_slice(&raw).map_err(|e| VerifyError::BadManifest(e.to_string()))?;
+            entry
+                .read_to_end(&mut raw)
+                .map_err(VerifyError::Unreadable)?;
+            let parsed: Manifest = serde_json::from_slice(&raw)
+                .map_err(|e| VerifyError::BadManifest(e.to_string()))?;
             manifest = Some(parsed);
             continue;
         }
         let mut hasher = Sha256::new();
-        let size = io::copy(&mut entry, &mut HashWriter(&mut hasher)).map_err(VerifyError::Unreadable)?;
+        let size =
+            io::copy(&mut entry, &mut HashWriter(&mut hasher)).map_err(VerifyError::Unreadable)?;
         let sha256 = hex::encode(hasher.finalize());
         if seen.insert(name.clone(), Seen { size, sha256 }).is_some() {
             problems.push(format!("entry `{name}` appears more than once"));
@@ -94,7 +100,12 @@ pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manife
     }
 }
 
-fn check(manifest: &Manifest, seen: &HashMap<String, Seen>, claimed: &Claimed<'_>, problems: &mut Problems) {
+fn check(
+    manifest: &Manifest,
+    seen: &HashMap<String, Seen>,
+    claimed: &Claimed<'_>,
+    problems: &mut Problems,
+) {
     if manifest.bundle_id != claimed.bundle_id {
         problems.push(format!(
             "manifest bundle_id `{}` differs from the x-bundle-id header `{}`",
@@ -115,7 +126,10 @@ fn check(manifest: &Manifest, seen: &HashMap<String, Seen>, claimed: &Claimed<'_
             continue;
         }
         match seen.get(&file.path) {
-            None => problems.push(format!("file `{}` is listed in the manifest but missing from the bundle", file.path)),
+            None => problems.push(format!(
+                "file `{}` is listed in the manifest but missing from the bundle",
+                file.path
+            )),
             Some(entry) => {
                 if entry.size != file.size {
                     problems.push(format!(
@@ -132,10 +146,15 @@ fn check(manifest: &Manifest, seen: &HashMap<String, Seen>, claimed: &Claimed<'_
             }
         }
     }
-    let mut unlisted: Vec<&String> = seen.keys().filter(|p| !listed_paths.contains(p.as_str())).collect();
+    let mut unlisted: Vec<&String> = seen
+        .keys()
+        .filter(|p| !listed_paths.contains(p.as_str()))
+        .collect();
     unlisted.sort();
     for path in unlisted {
-        problems.push(format!("entry `{path}` is in the bundle but not in the manifest"));
+        problems.push(format!(
+            "entry `{path}` is in the bundle but not in the manifest"
+        ));
     }
 }
 
