@@ -16,6 +16,5 @@ pub fn environment() -> Environment {
     env.external_party.source_cidrs = vec!["203.0.113.0/24".into()];
     env.alarms.email = Some("file-aggregator-dev@example.com".into());
     env.function.rust_log = "debug".into();
-    env.function.log_retention_days = 30;
     env
 }

@@ -17,6 +17,5 @@ pub fn environment() -> Environment {
     env.external_party.source_cidrs = vec!["127.0.0.0/8".into()];
     env.prevent_destroy = false;
     env.function.rust_log = "debug".into();
-    env.function.log_retention_days = 7;
     env
 }

@@ -59,6 +59,7 @@ pub struct Function {
     pub reserved_concurrency: u32,
     pub environment: BTreeMap<&'static str, Expr>,
     pub vpc: Option<VpcPlacement>,
+    pub layers: Vec<String>,
     pub key_arn: Expr,
     /// The role's policy and the log group must exist before the function first runs.
     pub after: Vec<Ref>,
@@ -95,6 +96,9 @@ impl Function {
             "environment": {"variables": self.environment},
             "depends_on": self.after.iter().map(Ref::address).collect::<Vec<_>>(),
         });
+        if !self.layers.is_empty() {
+            body["layers"] = json!(self.layers);
+        }
         if let Some(vpc) = &self.vpc {
             body["vpc_config"] = json!({
                 "subnet_ids": vpc.subnet_ids,

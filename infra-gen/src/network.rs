@@ -26,6 +26,33 @@ pub struct Network {
     pub public_subnet: Option<Subnet>,
     pub interface_endpoints: Vec<&'static str>,
     pub egress: EndpointEgress,
+    /// Whether the dev mock receiver runs in the VPC too (it reads its secret through the endpoints).
+    pub receiver: bool,
+}
+
+/// The VPC's flow log, to a KMS-encrypted log group.
+#[derive(Debug, Clone)]
+pub struct FlowLog {
+    pub name: &'static str,
+    pub vpc_id: Expr,
+    pub log_group_arn: Expr,
+    pub role_arn: Expr,
+}
+
+impl FlowLog {
+    pub fn render(&self, f: &mut FileWriter<'_>) {
+        f.resource(
+            &Ref::resource("aws_flow_log", self.name),
+            json!({
+                "vpc_id": self.vpc_id,
+                "traffic_type": "ALL",
+                "log_destination_type": "cloud-watch-logs",
+                "log_destination": self.log_group_arn,
+                "iam_role_arn": self.role_arn,
+                "max_aggregation_interval": 600,
+            }),
+        );
+    }
 }
 
 /// `a`, `b`, ... for the n-th subnet: Terraform names must not depend on a list's order of evaluation.
@@ -51,6 +78,11 @@ impl Network {
     /// The aggregator's security group.
     pub fn aggregator_sg(&self) -> Ref {
         Ref::resource("aws_security_group", "aggregator")
+    }
+
+    /// The dev mock receiver's security group.
+    pub fn receiver_sg(&self) -> Ref {
+        Ref::resource("aws_security_group", "receiver")
     }
 
     fn endpoints_sg(&self) -> Ref {
@@ -191,6 +223,45 @@ impl Network {
                 }),
             ),
         );
+        if self.receiver {
+            let receiver = self.receiver_sg();
+            f.resource(
+                &receiver,
+                json!({
+                    "name": format!("{}-receiver", self.name_prefix),
+                    "description": "The dev mock receiver Lambda: egress to the interface VPC endpoints only",
+                    "vpc_id": vpc_id,
+                }),
+            );
+            f.resource(
+                &Ref::resource(
+                    "aws_vpc_security_group_ingress_rule",
+                    "endpoints_from_receiver",
+                ),
+                rule(
+                    tcp(443),
+                    json!({
+                        "security_group_id": endpoints.attr("id"),
+                        "referenced_security_group_id": receiver.attr("id"),
+                        "description": "HTTPS from the mock receiver",
+                    }),
+                ),
+            );
+            f.resource(
+                &Ref::resource(
+                    "aws_vpc_security_group_egress_rule",
+                    "receiver_to_endpoints",
+                ),
+                rule(
+                    tcp(443),
+                    json!({
+                        "security_group_id": receiver.attr("id"),
+                        "referenced_security_group_id": endpoints.attr("id"),
+                        "description": "HTTPS to the interface VPC endpoints",
+                    }),
+                ),
+            );
+        }
         for service in ["s3", "dynamodb"] {
             f.resource(
                 &Ref::resource(

@@ -9,10 +9,10 @@ use crate::function::{Function, FunctionUrl, LogGroup, Mapping, VpcPlacement};
 use crate::iam::{Condition, PolicyDocument, Principal, Statement};
 use crate::identity::Role;
 use crate::monitoring::{AnomalyAlarm, Comparison, CompositeAlarm, Dashboard, MetricAlarm, Topic};
-use crate::network::{EndpointEgress, Network};
+use crate::network::{EndpointEgress, FlowLog, Network};
 use crate::queue::{Queue, QueuePolicy};
 use crate::secrets::{Key, Secret};
-use crate::storage::{Bucket, Lifecycle, Notification};
+use crate::storage::{Bucket, Lifecycle, Notification, Target};
 use crate::tables::Table;
 use crate::tf::{Expr, Ref};
 
@@ -43,6 +43,7 @@ pub struct Pipeline {
     pub landing: Bucket,
     pub archive: Bucket,
     pub landing_events: Notification,
+    pub archive_events: Notification,
     pub queue: Queue,
     pub dlq: Queue,
     pub queue_policy: QueuePolicy,
@@ -54,12 +55,68 @@ pub struct Pipeline {
     pub aggregator_mapping: Mapping,
     pub uploader_role: Role,
     pub network: Network,
+    pub flow_logs: LogGroup,
+    pub flow_logs_role: Role,
+    pub network_flow_log: FlowLog,
     pub receiver: Option<Receiver>,
     pub alarms: Topic,
     pub health: Vec<MetricAlarm>,
     pub incoming_anomaly: AnomalyAlarm,
     pub pipeline_health: CompositeAlarm,
     pub dashboard: Dashboard,
+}
+
+/// What Lambda needs to attach a function to the VPC: its network interfaces, in its subnets and security
+/// group, and nothing else in EC2.
+fn network_interfaces(
+    env: &crate::config::Environment,
+    account: &Expr,
+    network: &Network,
+    security_group: Ref,
+) -> Vec<Statement> {
+    let ec2_arn = |resource: Expr| {
+        Expr::concat([
+            Expr::lit(format!("arn:aws:ec2:{}:", env.region)),
+            account.clone(),
+            Expr::lit(":"),
+            resource,
+        ])
+    };
+    let mut create = vec![
+        ec2_arn(Expr::lit("network-interface/*")),
+        ec2_arn(Expr::concat([
+            Expr::lit("security-group/"),
+            security_group.attr("id"),
+        ])),
+    ];
+    create.extend(
+        network
+            .subnet_ids()
+            .into_iter()
+            .map(|id| ec2_arn(Expr::concat([Expr::lit("subnet/"), id]))),
+    );
+    vec![
+        // Describe calls cannot be limited to resources; they reveal, they do not change.
+        Statement::allow(
+            "DescribeNetworkInterfaces",
+            &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            vec![Expr::lit("*")],
+        ),
+        Statement::allow(
+            "CreateNetworkInterfaces",
+            &["ec2:CreateNetworkInterface"],
+            create,
+        ),
+        Statement::allow(
+            "ReleaseNetworkInterfaces",
+            &[
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            vec![ec2_arn(Expr::lit("network-interface/*"))],
+        ),
+    ]
 }
 
 fn lambda_trust(name: &str) -> PolicyDocument {
@@ -143,8 +200,15 @@ impl Pipeline {
         let landing_events = Notification {
             name: "landing_events",
             bucket: landing.id(),
-            queue_arn: queue.arn(),
-            after: queue_policy.r(),
+            target: Target::Queue {
+                queue_arn: queue.arn(),
+                after: queue_policy.r(),
+            },
+        };
+        let archive_events = Notification {
+            name: "archive_events",
+            bucket: archive.id(),
+            target: Target::EventBridge,
         };
         let idempotency = Table {
             name: "idempotency",
@@ -187,6 +251,48 @@ impl Pipeline {
             public_subnet,
             interface_endpoints: env.network.interface_endpoints.clone(),
             egress,
+            receiver: matches!(env.sink.endpoint(), Endpoint::MockReceiver),
+        };
+        let flow_logs = LogGroup {
+            name: "flow_logs",
+            group_name: format!("/vpc/{p}/flow-logs"),
+            retention_days: env.function.log_retention_days,
+            key_arn: key_arn.clone(),
+        };
+        let flow_logs_role = Role {
+            name: "flow_logs_role",
+            role_name: format!("{p}-flow-logs"),
+            description: "VPC flow logs: write into their one log group",
+            trust: PolicyDocument::new(
+                "flow_logs_role_trust",
+                vec![
+                    Statement::allow("FlowLogsAssumeRole", &["sts:AssumeRole"], Vec::new())
+                        .principal(Principal::Service("vpc-flow-logs.amazonaws.com".into()))
+                        .condition(Condition::new(
+                            "StringEquals",
+                            "aws:SourceAccount",
+                            vec![account.clone()],
+                        )),
+                ],
+            ),
+            policy: PolicyDocument::new(
+                "flow_logs_role",
+                vec![Statement::allow(
+                    "WriteFlowLogs",
+                    &[
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    vec![flow_logs.arn(), flow_logs.arn().suffix(":*")],
+                )],
+            ),
+        };
+        let network_flow_log = FlowLog {
+            name: "network",
+            vpc_id: network.vpc().attr("id"),
+            log_group_arn: flow_logs.arn(),
+            role_arn: flow_logs_role.arn(),
         };
 
         let ec2_arn = |resource: Expr| {
@@ -349,7 +455,13 @@ impl Pipeline {
         };
 
         let receiver = match env.sink.endpoint() {
-            Endpoint::MockReceiver => Some(Self::receiver(env, &key_arn, &credentials, &network)),
+            Endpoint::MockReceiver => Some(Self::receiver(
+                env,
+                &account,
+                &key_arn,
+                &credentials,
+                &network,
+            )),
             _ => None,
         };
 
@@ -408,6 +520,7 @@ impl Pipeline {
                 subnet_ids: network.subnet_ids(),
                 security_group_ids: vec![network.aggregator_sg().attr("id")],
             }),
+            layers: Vec::new(),
             key_arn: key_arn.clone(),
             after: vec![aggregator_role.policy_ref(), aggregator_logs.r()],
         };
@@ -555,6 +668,7 @@ impl Pipeline {
             landing,
             archive,
             landing_events,
+            archive_events,
             queue,
             dlq,
             queue_policy,
@@ -566,6 +680,9 @@ impl Pipeline {
             aggregator_mapping,
             uploader_role,
             network,
+            flow_logs,
+            flow_logs_role,
+            network_flow_log,
             receiver,
             alarms,
             health,
@@ -577,6 +694,7 @@ impl Pipeline {
 
     fn receiver(
         env: &crate::config::Environment,
+        account: &Expr,
         key_arn: &Expr,
         credentials: &Secret,
         network: &Network,
@@ -611,7 +729,15 @@ impl Pipeline {
                         &["logs:CreateLogStream", "logs:PutLogEvents"],
                         vec![receiver_logs.arn().suffix(":*")],
                     ),
-                ],
+                ]
+                .into_iter()
+                .chain(network_interfaces(
+                    env,
+                    account,
+                    network,
+                    network.receiver_sg(),
+                ))
+                .collect(),
             ),
         };
         let receiver = Function {
@@ -627,13 +753,30 @@ impl Pipeline {
             environment: BTreeMap::from([
                 ("CREDENTIALS_SECRET_ID", credentials.arn()),
                 ("RUST_LOG", Expr::lit(env.function.rust_log.clone())),
+                // The adapter forwards function URL requests to the receiver's HTTP server on this port.
+                ("AWS_LWA_PORT", Expr::lit("8080")),
+                (
+                    "AWS_LWA_READINESS_CHECK_PATH",
+                    Expr::lit("/contentListener/healthcheck"),
+                ),
             ]),
-            // Outside the VPC: it is reached through its URL and reads its secret over the public API.
-            vpc: None,
+            // AWS Lambda Web Adapter runs the receiver, an ordinary HTTP server, unchanged inside Lambda.
+            layers: vec![format!(
+                "arn:aws:lambda:{}:753240598075:layer:LambdaAdapterLayer{}:25",
+                env.region,
+                match env.function.architecture {
+                    crate::config::Architecture::Arm64 => "Arm64",
+                    crate::config::Architecture::X86_64 => "X86",
+                }
+            )],
+            // Reached through its URL (inbound needs no VPC path); reads its secret through the endpoints.
+            vpc: Some(VpcPlacement {
+                subnet_ids: network.subnet_ids(),
+                security_group_ids: vec![network.receiver_sg().attr("id")],
+            }),
             key_arn: key_arn.clone(),
             after: vec![receiver_role.policy_ref(), receiver_logs.r()],
         };
-        let _ = network;
         let receiver_url = FunctionUrl {
             name: "receiver_url",
             function_name: receiver.function_name(),

@@ -142,25 +142,37 @@ impl Bucket {
     }
 }
 
-/// The landing bucket's ObjectCreated notification to the queue.
+/// Where a bucket's event notifications go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// ObjectCreated events to the queue; S3 tests delivery when the notification is written, so the
+    /// queue policy must exist first.
+    Queue { queue_arn: Expr, after: Ref },
+    /// Every event to EventBridge's default bus: an audit hook on the archive that costs nothing unused.
+    EventBridge,
+}
+
+/// A bucket's event notification.
 #[derive(Debug, Clone)]
 pub struct Notification {
     pub name: &'static str,
     pub bucket: Expr,
-    pub queue_arn: Expr,
-    /// S3 tests delivery when the notification is written, so the queue policy must exist first.
-    pub after: Ref,
+    pub target: Target,
 }
 
 impl Notification {
     pub fn render(&self, f: &mut FileWriter<'_>) {
+        let body = match &self.target {
+            Target::Queue { queue_arn, after } => json!({
+                "bucket": self.bucket,
+                "queue": [{"id": "object-created", "queue_arn": queue_arn, "events": ["s3:ObjectCreated:*"]}],
+                "depends_on": [after.address()],
+            }),
+            Target::EventBridge => json!({"bucket": self.bucket, "eventbridge": true}),
+        };
         f.resource(
             &Ref::resource("aws_s3_bucket_notification", self.name),
-            json!({
-                "bucket": self.bucket,
-                "queue": [{"id": "object-created", "queue_arn": self.queue_arn, "events": ["s3:ObjectCreated:*"]}],
-                "depends_on": [self.after.address()],
-            }),
+            body,
         );
     }
 }
