@@ -1,6 +1,33 @@
 //! The file aggregator: turns an SQS batch of S3 events into one verified tar.gz bundle, archives it and
 //! delivers it to NiFi or MinIO; plus the NiFi-compatible receiver used by tests, local runs and dev.
 
+pub mod archive;
+pub mod breaker;
+pub mod bundle;
+pub mod config;
+pub mod credentials;
+pub mod delivery;
+pub mod download;
+pub mod event;
+pub mod handler;
 pub mod headers;
+pub mod idempotency;
 pub mod manifest;
+pub mod metrics;
+pub mod poller;
+pub mod queue;
 pub mod receiver;
+
+pub use config::{Config, RawConfig};
+pub use handler::Aggregator;
+
+/// A time as RFC 3339 (UTC), the format of manifests and DLQ attributes.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Now, as RFC 3339 (UTC).
+pub fn now_rfc3339() -> String {
+    rfc3339(time::OffsetDateTime::now_utc())
+}

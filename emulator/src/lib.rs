@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 /// What can go wrong while looking for or starting a tool.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{tool} is not installed at {path}: run `cargo xtask setup` (it creates .venv from requirements.txt)")]
+    #[error(
+        "{tool} is not installed at {path}: run `cargo xtask setup` (it creates .venv from requirements.txt)"
+    )]
     Missing { tool: &'static str, path: PathBuf },
     #[error("could not start {tool}: {source}")]
     Spawn {

@@ -1,0 +1,205 @@
+//! NiFi: an HTTPS POST of the bundle bytes, streamed from the spool file, with Basic auth and/or a client
+//! certificate from the secret. On 401/403 the secret is read again and the POST retried once, so a rotated
+//! password heals without waiting for the cache to expire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use reqwest::{Client, StatusCode};
+use tokio::sync::Mutex;
+use tokio_util::io::ReaderStream;
+
+use super::{DeliveryError, FailureKind, Parcel};
+use crate::credentials::{Credentials, SecretCache};
+use crate::headers;
+
+/// A NiFi ListenHTTP endpoint.
+pub struct NifiSink {
+    url: String,
+    secrets: Arc<SecretCache>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    /// The HTTP client built for the credentials it was built with (a client certificate is part of it).
+    client: Mutex<Option<(Arc<Credentials>, Client)>>,
+}
+
+impl NifiSink {
+    pub fn new(
+        url: String,
+        secrets: Arc<SecretCache>,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> NifiSink {
+        NifiSink {
+            url,
+            secrets,
+            connect_timeout,
+            timeout,
+            client: Mutex::new(None),
+        }
+    }
+
+    pub async fn deliver(&self, parcel: &Parcel) -> Result<(), DeliveryError> {
+        let status = self.post_once(parcel).await?;
+        let status = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            tracing::warn!(bundle_id = %parcel.bundle_id, status = status.as_u16(), "endpoint refused the credentials; reading the secret again");
+            self.secrets.invalidate().await;
+            self.post_once(parcel).await?
+        } else {
+            status
+        };
+        classify(status, parcel)
+    }
+
+    async fn post_once(&self, parcel: &Parcel) -> Result<StatusCode, DeliveryError> {
+        let credentials = self
+            .secrets
+            .get()
+            .await
+            .map_err(|e| DeliveryError::credentials(parcel, e))?;
+        let client = self.client_for(&credentials, parcel).await?;
+        let file = tokio::fs::File::open(&parcel.path).await.map_err(|e| {
+            DeliveryError::new(
+                FailureKind::Local,
+                parcel,
+                format!("cannot open the bundle: {e}"),
+            )
+        })?;
+        let basic = basic_auth(&credentials);
+        let response = client
+            .post(&self.url)
+            .header(CONTENT_TYPE, headers::BUNDLE_CONTENT_TYPE)
+            .header(CONTENT_LENGTH, parcel.size)
+            .header(headers::CONTENT_SHA256, &parcel.sha256_hex)
+            .header(headers::BUNDLE_ID, &parcel.bundle_id)
+            .header(headers::FILE_COUNT, parcel.file_count)
+            .header(headers::FILENAME, &parcel.file_name)
+            .header(
+                headers::REPLAY,
+                if parcel.replay { "true" } else { "false" },
+            )
+            .header(AUTHORIZATION, basic)
+            .body(reqwest::Body::wrap_stream(ReaderStream::with_capacity(
+                file,
+                256 * 1024,
+            )))
+            .send()
+            .await
+            .map_err(|e| {
+                let kind = if e.is_timeout() {
+                    FailureKind::Timeout
+                } else {
+                    FailureKind::Connect
+                };
+                DeliveryError::new(kind, parcel, describe(&e))
+            })?;
+        let status = response.status();
+        // Read (and discard) the body, so a timeout while the endpoint answers counts as a timeout too.
+        response.bytes().await.map_err(|e| {
+            let kind = if e.is_timeout() {
+                FailureKind::Timeout
+            } else {
+                FailureKind::Connect
+            };
+            DeliveryError::new(kind, parcel, describe(&e))
+        })?;
+        Ok(status)
+    }
+
+    async fn client_for(
+        &self,
+        credentials: &Arc<Credentials>,
+        parcel: &Parcel,
+    ) -> Result<Client, DeliveryError> {
+        let mut cached = self.client.lock().await;
+        if let Some((built_for, client)) = cached.as_ref()
+            && built_for == credentials
+        {
+            return Ok(client.clone());
+        }
+        let client = build_client(credentials, self.connect_timeout, self.timeout)
+            .map_err(|detail| DeliveryError::new(FailureKind::Credentials, parcel, detail))?;
+        *cached = Some((credentials.clone(), client.clone()));
+        Ok(client)
+    }
+}
+
+/// An HTTP client with TLS 1.2 at least, the timeouts, and the secret's client certificate and CA, if any.
+fn build_client(
+    credentials: &Credentials,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<Client, String> {
+    let mut builder = Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .tls_version_min(reqwest::tls::Version::TLS_1_2)
+        .pool_idle_timeout(Duration::from_secs(30));
+    if let (Some(cert), Some(key)) = (&credentials.client_cert_pem, &credentials.client_key_pem) {
+        let identity =
+            reqwest::Identity::from_pem(format!("{key}\n{cert}").as_bytes()).map_err(|_| {
+                "the secret's client_cert_pem/client_key_pem are not a usable certificate and key"
+                    .to_string()
+            })?;
+        builder = builder.identity(identity);
+    }
+    if let Some(ca) = &credentials.ca_cert_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .map_err(|_| "the secret's ca_cert_pem is not a usable certificate".to_string())?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("could not build the HTTP client: {e}"))
+}
+
+fn basic_auth(credentials: &Credentials) -> HeaderValue {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", credentials.username, credentials.password));
+    let mut value = HeaderValue::from_str(&format!("Basic {token}"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
+}
+
+/// A reqwest error in words, with its causes but without the URL (which could carry userinfo).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// 2xx is success; everything else is a failure of the kind its status says.
+fn classify(status: StatusCode, parcel: &Parcel) -> Result<(), DeliveryError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let kind = match status.as_u16() {
+        408 => FailureKind::Timeout,
+        429 => FailureKind::Throttled,
+        503 => FailureKind::Backpressure,
+        401 | 403 => FailureKind::Unauthorized,
+        500..=599 => FailureKind::ServerError,
+        _ => FailureKind::Rejected,
+    };
+    Err(DeliveryError::new(
+        kind,
+        parcel,
+        format!("the endpoint answered {status}"),
+    ))
+}

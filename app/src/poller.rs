@@ -1,0 +1,166 @@
+//! A local stand-in for Lambda's SQS event source mapping, for emulators (which do not run mappings) and tests:
+//! long-polls the queue for a batch (batch size, batching window), invokes the real handler with an SQS event,
+//! and deletes exactly the messages the handler did not report as failed. The rest become visible again after
+//! their visibility timeout, and the queue's redrive policy dead-letters them as it would in AWS.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+
+use crate::Aggregator;
+
+/// SQS returns at most ten messages per receive.
+const SQS_RECEIVE_MAX: i32 = 10;
+
+/// How the mapping batches.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub queue_url: String,
+    pub batch_size: usize,
+    pub batching_window: Duration,
+    /// How long the handler may run (the function timeout); the deadline given to it.
+    pub function_timeout: Duration,
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    pub received: usize,
+    pub failed: usize,
+    pub deleted: usize,
+}
+
+/// Why polling failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the local event source mapping could not use the queue {queue}: {detail}")]
+pub struct PollError {
+    pub queue: String,
+    pub detail: String,
+}
+
+/// The mapping's poller.
+pub struct Poller {
+    sqs: Client,
+    mapping: Mapping,
+}
+
+impl Poller {
+    pub fn new(sqs: Client, mapping: Mapping) -> Poller {
+        Poller { sqs, mapping }
+    }
+
+    fn error(&self, detail: String) -> PollError {
+        PollError {
+            queue: self.mapping.queue_url.clone(),
+            detail,
+        }
+    }
+
+    /// Gathers one batch: up to `batch_size` messages, waiting at most the batching window once one arrived
+    /// (and at most `idle` for the first).
+    pub async fn next_batch(&self, idle: Duration) -> Result<Vec<SqsMessage>, PollError> {
+        let mut batch: Vec<SqsMessage> = Vec::new();
+        let started = Instant::now();
+        let mut first_at: Option<Instant> = None;
+        loop {
+            let waited = first_at.map_or(started.elapsed(), |t| t.elapsed());
+            let limit = if first_at.is_some() {
+                self.mapping.batching_window
+            } else {
+                idle
+            };
+            if batch.len() >= self.mapping.batch_size || waited >= limit {
+                break;
+            }
+            let wait = (limit - waited).as_secs().min(20) as i32;
+            let want = (self.mapping.batch_size - batch.len()).min(SQS_RECEIVE_MAX as usize) as i32;
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.mapping.queue_url)
+                .max_number_of_messages(want)
+                .wait_time_seconds(wait.max(if first_at.is_some() { 0 } else { 1 }))
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .map_err(|e| self.error(DisplayErrorContext(e).to_string()))?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() && first_at.is_some() && self.mapping.batching_window.is_zero() {
+                break;
+            }
+            for m in messages {
+                first_at.get_or_insert_with(Instant::now);
+                let mut message = SqsMessage::default();
+                message.message_id = m.message_id;
+                message.receipt_handle = m.receipt_handle;
+                message.body = m.body;
+                message.attributes = m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v))
+                    .collect();
+                message.event_source = Some("aws:sqs".into());
+                batch.push(message);
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Gathers a batch and, if there is one, invokes the handler with it and deletes what succeeded.
+    pub async fn invoke_once(
+        &self,
+        aggregator: &Aggregator,
+        idle: Duration,
+    ) -> Result<Invocation, PollError> {
+        let batch = self.next_batch(idle).await?;
+        if batch.is_empty() {
+            return Ok(Invocation::default());
+        }
+        let receipts: Vec<(String, String)> = batch
+            .iter()
+            .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+            .collect();
+        let mut event = SqsEvent::default();
+        event.records = batch;
+        let deadline = SystemTime::now() + self.mapping.function_timeout;
+        let response = aggregator.handle(event, deadline).await;
+        let failed: std::collections::HashSet<String> = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        let to_delete: Vec<&(String, String)> = receipts
+            .iter()
+            .filter(|(id, _)| !failed.contains(id))
+            .collect();
+        for chunk in to_delete.chunks(SQS_RECEIVE_MAX as usize) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, receipt))| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&self.mapping.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| self.error(DisplayErrorContext(e).to_string()))?;
+        }
+        Ok(Invocation {
+            received: receipts.len(),
+            failed: failed.len(),
+            deleted: to_delete.len(),
+        })
+    }
+}

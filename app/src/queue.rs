@@ -1,0 +1,111 @@
+//! What the handler does to SQS messages itself: sends poison to the dead-letter queue with its reason, and
+//! hides messages it returns because of the endpoint for the redelivery schedule's hold (see `redelivery`).
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue};
+
+/// SQS takes at most ten entries per batch call.
+const SQS_BATCH: usize = 10;
+
+/// A message to hide for a while.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub for_: Duration,
+}
+
+/// The queues the handler writes to.
+#[derive(Clone)]
+pub struct Queues {
+    client: Client,
+    source_url: String,
+    dlq_url: String,
+}
+
+impl Queues {
+    pub fn new(client: Client, source_url: String, dlq_url: String) -> Queues {
+        Queues {
+            client,
+            source_url,
+            dlq_url,
+        }
+    }
+
+    /// Sends a poison message's body to the DLQ with why it is poison; the caller then acknowledges it.
+    pub async fn dead_letter(
+        &self,
+        message_id: &str,
+        body: &str,
+        reason: &str,
+    ) -> Result<(), String> {
+        let text = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| e.to_string())
+        };
+        // SQS refuses an empty body; keep the reason as the record even then.
+        let body = if body.is_empty() {
+            "(empty body)"
+        } else {
+            body
+        };
+        self.client
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(body)
+            .message_attributes("reason", text(reason)?)
+            .message_attributes("source_message_id", text(message_id)?)
+            .message_attributes("failed_at", text(&crate::now_rfc3339())?)
+            .send()
+            .await
+            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        Ok(())
+    }
+
+    /// Hides each message for its hold; returns how many could not be changed (they come back after the
+    /// queue's visibility timeout instead, which only costs latency).
+    pub async fn hold(&self, holds: &[Hold]) -> usize {
+        let mut failed = 0;
+        for chunk in holds.chunks(SQS_BATCH) {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&h.receipt_handle)
+                        .visibility_timeout(
+                            h.for_
+                                .as_secs()
+                                .min(redelivery::SQS_MAX_VISIBILITY_SECONDS.into())
+                                as i32,
+                        )
+                        .build()
+                        .ok()
+                })
+                .collect();
+            failed += chunk.len() - entries.len();
+            match self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.source_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => failed += out.failed().len(),
+                Err(e) => {
+                    tracing::warn!(error = %DisplayErrorContext(e), "could not hold messages back");
+                    failed += chunk.len();
+                }
+            }
+        }
+        failed
+    }
+}
