@@ -1,0 +1,69 @@
+//! `cargo xtask setup`: installs what the tests and local runs need and nothing installs by itself — the
+//! Python environment `.venv` (moto server, cargo-lambda with zig, checkov, pinned in requirements.txt) and
+//! the arm64 Rust target the Lambda is built for. Does nothing when everything is already there.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::run;
+
+/// The Rust target of the Lambda (arm64, Graviton).
+pub const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
+
+pub fn run_setup(root: &Path) -> Result<()> {
+    python_env(root)?;
+    rust_target()?;
+    Ok(())
+}
+
+fn python_env(root: &Path) -> Result<()> {
+    let venv = root.join(".venv");
+    let requirements = std::fs::read_to_string(root.join("requirements.txt"))
+        .context("reading requirements.txt")?;
+    // The stamp records which requirements were installed, so a changed pin reinstalls.
+    let stamp = venv.join(".installed-requirements");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
+        println!("setup: .venv is up to date");
+        return Ok(());
+    }
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv).current_dir(root))
+            .context("python3 -m venv failed: install Python 3.9+ with the venv module (Debian: apt-get install python3-venv)")?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            "requirements.txt",
+        ])
+        .current_dir(root))
+    .context("pip install -r requirements.txt failed: is PyPI reachable?")?;
+    std::fs::write(&stamp, requirements).context("writing the .venv stamp")?;
+    Ok(())
+}
+
+fn rust_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add the arm64 target: install Rust with rustup")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == LAMBDA_TARGET)
+    {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", LAMBDA_TARGET])
+        .status()?;
+    if !status.success() {
+        bail!(
+            "`rustup target add {LAMBDA_TARGET}` failed: the Lambda cannot be built for arm64 without it"
+        );
+    }
+    Ok(())
+}
