@@ -453,7 +453,6 @@ impl Aggregator {
         }
         tracing::info!(bundle_id = %bundle.manifest.bundle_id, key, files = bundle.manifest.files.len(),
             bytes = bundle.size, sha256 = %bundle.sha256_hex(), "bundle archived");
-        crash_point("after-archive");
 
         let parcel = Parcel::of(bundle, &key);
         let sent = Instant::now();
@@ -622,16 +621,5 @@ fn record_latency(metrics: &mut Metrics, event_time: &str) {
     {
         let age = time::OffsetDateTime::now_utc() - t;
         metrics.sample("EndToEndLatency", age.whole_milliseconds().max(0) as f64);
-    }
-}
-
-/// A test hook: with `AGGREGATOR_CRASH_AT=<point>` the process aborts there, as a Lambda killed mid-way would.
-fn crash_point(point: &str) {
-    if std::env::var("AGGREGATOR_CRASH_AT").is_ok_and(|p| p == point) {
-        tracing::error!(
-            point,
-            "AGGREGATOR_CRASH_AT: aborting the process on purpose"
-        );
-        std::process::abort();
     }
 }

@@ -31,6 +31,8 @@ pub struct Invocation {
     pub received: usize,
     pub failed: usize,
     pub deleted: usize,
+    /// The highest `ApproximateReceiveCount` in the batch: how close a message came to the redrive limit.
+    pub max_receive_count: u32,
 }
 
 /// Why polling failed.
@@ -124,6 +126,11 @@ impl Poller {
             .iter()
             .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
             .collect();
+        let max_receive_count = batch
+            .iter()
+            .filter_map(|m| m.attributes.get("ApproximateReceiveCount")?.parse().ok())
+            .max()
+            .unwrap_or(0);
         let mut event = SqsEvent::default();
         event.records = batch;
         let deadline = SystemTime::now() + self.mapping.function_timeout;
@@ -161,6 +168,7 @@ impl Poller {
             received: receipts.len(),
             failed: failed.len(),
             deleted: to_delete.len(),
+            max_receive_count,
         })
     }
 }

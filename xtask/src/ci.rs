@@ -50,7 +50,14 @@ pub fn run_ci(root: &Path) -> Result<()> {
             ),
         ),
     ];
+    // cargo-lambda finds zig through `python3 -m ziglang`, which the venv's python has.
+    let path = format!(
+        "{}:{}",
+        root.join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     for (name, mut command) in steps {
+        command.env("PATH", &path);
         let started = Instant::now();
         println!("ci: {name} ...");
         run(&mut command)?;

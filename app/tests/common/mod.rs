@@ -46,6 +46,11 @@ fn ok<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
 impl Stack {
     /// Starts moto and the receiver and creates what the aggregator uses (as generated/local would).
     pub async fn start() -> Stack {
+        Stack::start_with(30, 50).await
+    }
+
+    /// Like `start`, with the source queue's visibility timeout and the redrive's maxReceiveCount.
+    pub async fn start_with(visibility_seconds: u32, max_receive_count: u32) -> Stack {
         let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(moto.endpoint())
@@ -96,10 +101,10 @@ impl Stack {
             "queue",
             sqs.create_queue()
                 .queue_name("files")
-                .attributes(QueueAttributeName::VisibilityTimeout, "30")
+                .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string())
                 .attributes(
                     QueueAttributeName::RedrivePolicy,
-                    format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"50"}}"#),
+                    format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#),
                 )
                 .send()
                 .await,
@@ -372,4 +377,54 @@ fn etag_of(body: &[u8]) -> u128 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(body);
     u128::from_be_bytes(digest[..16].try_into().unwrap_or([0; 16]))
+}
+
+/// A writer that keeps what is written, for logs and EMF metrics.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).to_string())
+            .unwrap_or_default()
+    }
+
+    /// Every line that is a JSON document.
+    pub fn documents(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The breaker's stored state (`CLOSED`, `OPEN`, `HALF_OPEN`), if any item exists.
+pub async fn breaker_state(stack: &Stack) -> Option<String> {
+    let out = stack
+        .dynamodb
+        .scan()
+        .table_name("breaker")
+        .send()
+        .await
+        .ok()?;
+    out.items()
+        .first()
+        .and_then(|item| item.get("state"))
+        .and_then(|v| v.as_s().ok())
+        .cloned()
 }

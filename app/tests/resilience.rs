@@ -1,0 +1,401 @@
+//! The resilience promises, with time compressed through configuration: outages lose nothing and do not
+//! dead-letter, the breaker protects the endpoint, each file is delivered once, crashes lose nothing.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use app::poller::{Invocation, Mapping, Poller};
+use app::receiver::Fault;
+use app::{Aggregator, RawConfig};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use common::{ARCHIVE, Stack, s3_message};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn event_of(messages: &[SqsMessage]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages.to_vec();
+    event
+}
+
+fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+/// Uploads `n` files named `<prefix>/<i>.txt` and returns the messages S3 would send for them.
+async fn files(stack: &Stack, prefix: &str, n: usize) -> Vec<SqsMessage> {
+    let mut messages = Vec::new();
+    for i in 0..n {
+        let key = format!("{prefix}/{i}.txt");
+        let body = format!("{prefix} file {i}").into_bytes();
+        stack.upload(&key, body.clone()).await;
+        messages.push(s3_message(&format!("{prefix}-{i}"), &key, &body));
+    }
+    messages
+}
+
+fn assert_each_once(stack: &Stack, prefix: &str, n: usize) {
+    let delivered = stack.delivered();
+    for i in 0..n {
+        let key = format!("{prefix}/{i}.txt");
+        assert_eq!(
+            delivered.get(&key),
+            Some(&1),
+            "{key} delivered once; all: {delivered:?}"
+        );
+    }
+}
+
+/// Runs `instances` aggregators, each with its own mapping poller, concurrently until `until` returns true
+/// or `limit` passes; returns every invocation.
+async fn run_instances(
+    stack: &Stack,
+    raw: &RawConfig,
+    instances: usize,
+    limit: Duration,
+    until: impl Fn() -> bool + Sync,
+) -> Vec<Invocation> {
+    let aggregators: Vec<Aggregator> = (0..instances).map(|_| stack.aggregator(raw)).collect();
+    let started = Instant::now();
+    let runs = aggregators.iter().map(|aggregator| {
+        let poller = stack.poller_with(10, Duration::from_millis(200));
+        let until = &until;
+        async move {
+            let mut seen = Vec::new();
+            while started.elapsed() < limit && !until() {
+                match poller
+                    .invoke_once(aggregator, Duration::from_millis(500))
+                    .await
+                {
+                    Ok(i) if i.received > 0 => seen.push(i),
+                    Ok(_) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            seen
+        }
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_across_many_cool_downs_loses_nothing_and_spares_the_endpoint() {
+    let stack = Stack::start().await;
+    let mut raw = stack.raw_config();
+    raw.set("BREAKER_FAILURE_THRESHOLD", "1");
+    raw.set("BREAKER_COOLDOWN_SECONDS", "2");
+    raw.set("BREAKER_COOLDOWN_MAX_SECONDS", "2");
+    let instances = 3;
+    let outage = Duration::from_secs(14);
+
+    stack.receiver.set_fault(Fault::Unavailable);
+    let faulted_before = stack.receiver.stats().faulted;
+    let outage_started = Instant::now();
+    let uploading = async {
+        for i in 0..30 {
+            stack
+                .upload(
+                    &format!("outage/{i}.txt"),
+                    format!("outage file {i}").into_bytes(),
+                )
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let (_, _during) = tokio::join!(
+        uploading,
+        run_instances(&stack, &raw, instances, outage, || false)
+    );
+    let contacts = stack.receiver.stats().faulted - faulted_before;
+    let elapsed = outage_started.elapsed();
+    // Before the breaker opens every instance may fail once; after that, one probe per cool-down at most.
+    let cool_downs = elapsed.as_secs().div_ceil(2);
+    assert!(
+        contacts <= instances as u64 + cool_downs + 1,
+        "the endpoint was contacted {contacts} times in {elapsed:?} ({cool_downs} cool-downs, {instances} instances)"
+    );
+    assert!(contacts >= 1, "the endpoint was tried");
+    assert!(
+        stack.delivered().is_empty(),
+        "nothing delivered while the endpoint is down"
+    );
+
+    stack.receiver.set_fault(Fault::None);
+    let queue_empty = std::sync::atomic::AtomicBool::new(false);
+    let after = run_instances(&stack, &raw, instances, 2 * MINUTE, || {
+        queue_empty.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let watch = async {
+        let deadline = Instant::now() + 2 * MINUTE;
+        while Instant::now() < deadline {
+            if stack.delivered().len() == 30 && stack.queue_depth(&stack.queue_url).await == 0 {
+                queue_empty.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let (invocations, ()) = tokio::join!(after, watch);
+    assert_each_once(&stack, "outage", 30);
+    assert!(
+        stack.dead_letters().await.is_empty(),
+        "no message reached the DLQ"
+    );
+    assert!(!invocations.is_empty());
+    assert_eq!(stack.receiver.stats().rejected_total(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_endpoint_counts_as_failing_and_opens_the_breaker() {
+    let stack = Stack::start().await;
+    let mut raw = stack.raw_config();
+    raw.set("HTTP_TIMEOUT_MS", "500");
+    raw.set("BREAKER_FAILURE_THRESHOLD", "2");
+    raw.set("BREAKER_COOLDOWN_SECONDS", "60");
+    raw.set("BREAKER_COOLDOWN_MAX_SECONDS", "60");
+    let metrics = common::Captured::default();
+    let aggregator = stack
+        .aggregator(&raw)
+        .with_metrics_writer(Box::new(metrics.clone()));
+    stack.receiver.set_fault(Fault::Timeout {
+        delay: Duration::from_secs(3),
+    });
+    let messages = files(&stack, "slow", 3).await;
+    let deadline = SystemTime::now() + MINUTE;
+    for m in &messages[..2] {
+        let response = aggregator
+            .handle(event_of(std::slice::from_ref(m)), deadline)
+            .await;
+        assert_eq!(
+            failed_ids(&response),
+            vec![m.message_id.clone().unwrap_or_default()]
+        );
+    }
+    let text = metrics.text();
+    assert_eq!(text.matches("\"FailuresTimeout\":1.0").count(), 2, "{text}");
+    assert!(text.contains("\"BreakerOpened\":1.0"), "{text}");
+    let state = common::breaker_state(&stack).await;
+    assert_eq!(state.as_deref(), Some("OPEN"));
+
+    // Open: the third file fails fast, without contacting the endpoint.
+    let requests = stack.receiver.stats().requests;
+    let started = Instant::now();
+    let response = aggregator.handle(event_of(&messages[2..]), deadline).await;
+    assert_eq!(failed_ids(&response).len(), 1);
+    assert_eq!(
+        stack.receiver.stats().requests,
+        requests,
+        "the open breaker did not call the endpoint"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "fail fast: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_between_archive_and_delivery_loses_nothing() {
+    let stack = Stack::start_with(4, 50).await;
+    let raw = stack.raw_config();
+    // The endpoint stalls, so the invocation is surely between archive and delivery when it is killed.
+    stack.receiver.set_fault(Fault::Timeout {
+        delay: Duration::from_secs(30),
+    });
+    for i in 0..5 {
+        stack
+            .upload(
+                &format!("crash/{i}.txt"),
+                format!("crash file {i}").into_bytes(),
+            )
+            .await;
+    }
+    let doomed = stack.aggregator(&raw);
+    // A short function timeout, so the claims' leases (the invocation's deadline) end soon after the kill.
+    let poller = Poller::new(
+        stack.sqs.clone(),
+        Mapping {
+            queue_url: stack.queue_url.clone(),
+            batch_size: 10,
+            batching_window: Duration::from_millis(500),
+            function_timeout: Duration::from_secs(3),
+        },
+    );
+    let invoking = async {
+        loop {
+            let _ = poller.invoke_once(&doomed, Duration::from_secs(2)).await;
+        }
+    };
+    let archived = async {
+        let started = Instant::now();
+        loop {
+            let listed = stack
+                .s3
+                .list_objects_v2()
+                .bucket(ARCHIVE)
+                .send()
+                .await
+                .expect("list");
+            if !listed.contents().is_empty() {
+                break;
+            }
+            assert!(started.elapsed() < MINUTE, "no bundle was archived");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The kill: the invocation is dropped wherever it is, as a Lambda instance that dies mid-way.
+    tokio::select! {
+        () = invoking => unreachable!("the invocation loop does not end"),
+        () = archived => {}
+    }
+    assert!(stack.delivered().is_empty(), "killed before delivery");
+
+    stack.receiver.set_fault(Fault::None);
+    let survivor = stack.aggregator(&raw);
+    stack.drain(&survivor, &stack.poller(10), 2 * MINUTE).await;
+    assert_each_once(&stack, "crash", 5);
+    assert!(stack.dead_letters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repeated_events_and_retried_batches_deliver_each_file_once() {
+    let stack = Stack::start().await;
+    let metrics = common::Captured::default();
+    let aggregator = stack
+        .aggregator(&stack.raw_config())
+        .with_metrics_writer(Box::new(metrics.clone()));
+    let mut messages = files(&stack, "repeat", 3).await;
+    // S3 may send the same event twice: the same body under another message id, in the same batch.
+    let mut twin = messages[0].clone();
+    twin.message_id = Some("twin".into());
+    messages.push(twin);
+    let deadline = SystemTime::now() + MINUTE;
+    let first = aggregator.handle(event_of(&messages), deadline).await;
+    assert!(first.batch_item_failures.is_empty());
+    // The whole batch again, as if the response had been lost.
+    let second = aggregator.handle(event_of(&messages), deadline).await;
+    assert!(second.batch_item_failures.is_empty());
+    assert_eq!(stack.receiver.stored_bundles().expect("bundles").len(), 1);
+    assert_each_once(&stack, "repeat", 3);
+    assert!(
+        metrics.text().contains("\"Duplicates\":3.0"),
+        "{}",
+        metrics.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_concurrent_invocations_deliver_each_file_once() {
+    let stack = Stack::start().await;
+    let raw = stack.raw_config();
+    let (a, b) = (stack.aggregator(&raw), stack.aggregator(&raw));
+    let messages = files(&stack, "overlap", 20).await;
+    let mut first: Vec<SqsMessage> = messages[..15].to_vec();
+    let mut second: Vec<SqsMessage> = messages[5..].to_vec();
+    for m in &mut second {
+        m.message_id = m.message_id.as_ref().map(|id| format!("{id}-b"));
+    }
+    let deadline = SystemTime::now() + MINUTE;
+    for _round in 0..5 {
+        let (ra, rb) = tokio::join!(
+            a.handle(event_of(&first), deadline),
+            b.handle(event_of(&second), deadline)
+        );
+        let (fa, fb) = (failed_ids(&ra), failed_ids(&rb));
+        // What was reported failed comes back, as SQS would redeliver it.
+        first.retain(|m| fa.contains(&m.message_id.clone().unwrap_or_default()));
+        second.retain(|m| fb.contains(&m.message_id.clone().unwrap_or_default()));
+        if first.is_empty() && second.is_empty() {
+            break;
+        }
+    }
+    assert!(first.is_empty() && second.is_empty(), "everything settled");
+    assert_each_once(&stack, "overlap", 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_breaker_table_lets_delivery_proceed_and_is_counted() {
+    let stack = Stack::start().await;
+    let mut raw = stack.raw_config();
+    raw.set("BREAKER_TABLE", "no-such-breaker-table");
+    let metrics = common::Captured::default();
+    let aggregator = stack
+        .aggregator(&raw)
+        .with_metrics_writer(Box::new(metrics.clone()));
+    let messages = files(&stack, "failopen", 2).await;
+    let response = aggregator
+        .handle(event_of(&messages), SystemTime::now() + MINUTE)
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_each_once(&stack, "failopen", 2);
+    let errors: f64 = metrics
+        .documents()
+        .iter()
+        .filter_map(|d| d["BreakerErrors"].as_f64())
+        .sum();
+    assert!(
+        errors >= 1.0,
+        "breaker table errors are counted: {}",
+        metrics.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_cannot_push_a_message_to_the_redrive_limit() {
+    // The environment's promise, compressed: an outage of 10 s with holds doubling from 1 s to 2 s.
+    let schedule = redelivery::Schedule::new(1, 2).expect("schedule");
+    let outage = Duration::from_secs(10);
+    let margin = 3;
+    let max_receive_count = schedule.receives_within(outage) + margin;
+    let stack = Stack::start_with(30, max_receive_count).await;
+    let mut raw = stack.raw_config();
+    raw.set("BREAKER_FAILURE_THRESHOLD", "1");
+    raw.set("BREAKER_COOLDOWN_SECONDS", "1");
+    raw.set("BREAKER_COOLDOWN_MAX_SECONDS", "1");
+    for i in 0..10 {
+        stack
+            .upload(
+                &format!("count/{i}.txt"),
+                format!("count file {i}").into_bytes(),
+            )
+            .await;
+    }
+    stack.receiver.set_fault(Fault::Unavailable);
+    let during = run_instances(&stack, &raw, 2, outage, || false).await;
+    stack.receiver.set_fault(Fault::None);
+    let aggregator = stack.aggregator(&raw);
+    let after = stack.drain(&aggregator, &stack.poller(20), MINUTE).await;
+
+    let highest = during
+        .iter()
+        .chain(&after)
+        .map(|i| i.max_receive_count)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        highest >= 3,
+        "the outage made messages come back several times: {highest}"
+    );
+    assert!(
+        highest < max_receive_count,
+        "a message was received {highest} times; the redrive limit is {max_receive_count}"
+    );
+    assert!(stack.dead_letters().await.is_empty());
+    assert_each_once(&stack, "count", 10);
+    let by_count: HashMap<u32, usize> = during.iter().fold(HashMap::new(), |mut m, i| {
+        *m.entry(i.max_receive_count).or_insert(0) += 1;
+        m
+    });
+    eprintln!("receive counts during the outage: {by_count:?}; limit {max_receive_count}");
+}
