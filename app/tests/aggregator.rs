@@ -350,3 +350,68 @@ async fn the_minio_sink_puts_and_verifies() {
         "nothing went to NiFi"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bundle_above_the_threshold_is_archived_in_parts() {
+    let stack = Stack::start().await;
+    let mut raw = stack.raw_config();
+    raw.set("MULTIPART_THRESHOLD_BYTES", (5 << 20).to_string());
+    raw.set("MULTIPART_PART_BYTES", (5 << 20).to_string());
+    let aggregator = stack.aggregator(&raw);
+    // Incompressible content, so the bundle really is larger than the threshold.
+    let noise = |seed: u64| -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..(3 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    stack.upload("big/1.bin", noise(1)).await;
+    stack.upload("big/2.bin", noise(2)).await;
+    stack.drain(&aggregator, &stack.poller(10), MINUTE).await;
+
+    let bundles = stack.receiver.stored_bundles().expect("bundles");
+    assert_eq!(bundles.len(), 1);
+    assert!(bundles[0].size > 5 << 20, "{} bytes", bundles[0].size);
+    let listed = stack
+        .s3
+        .list_objects_v2()
+        .bucket(ARCHIVE)
+        .send()
+        .await
+        .expect("list");
+    let key = listed.contents()[0].key().expect("key").to_string();
+    let head = stack
+        .s3
+        .head_object()
+        .bucket(ARCHIVE)
+        .key(&key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("content-sha256")),
+        Some(&bundles[0].sha256)
+    );
+    assert!(
+        head.e_tag()
+            .is_some_and(|e| e.trim_matches('"').ends_with("-2")),
+        "a two-part upload: {:?}",
+        head.e_tag()
+    );
+    let archived = stack
+        .s3
+        .get_object()
+        .bucket(ARCHIVE)
+        .key(&key)
+        .send()
+        .await
+        .expect("get");
+    let bytes = archived.body.collect().await.expect("body").into_bytes();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), bundles[0].sha256);
+}
