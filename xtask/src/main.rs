@@ -1,12 +1,28 @@
-//! `cargo xtask`: the one entry point for people and CI (see README.md).
+//! `cargo xtask`: the one entry point for people and CI (see README.md). One module per command; the
+//! helpers they share — Terraform, the plan summary, commands as data, the terminal — are modules too.
 
+mod aws;
+mod bootstrap;
+mod buckets;
 mod ci;
+mod deploy;
+mod destroy;
+mod doctor;
+mod exec;
 mod generate;
+mod lambda;
 mod local;
+mod plan;
+mod replay;
+mod secret;
 mod setup;
+mod summary;
+mod target;
+mod terraform;
+mod ui;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -14,7 +30,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
-    about = "Build, check, deploy and run the file aggregation pipeline"
+    about = "Build, check, deploy and run the file aggregation pipeline",
+    after_help = "From an empty AWS account: bootstrap <env> → deploy <env> → secret <env>; see README.md, Operations."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,16 +48,60 @@ enum Task {
     Local,
     /// Render every environment into generated/<env>/ (Terraform JSON and documents).
     Generate(generate::Args),
+    /// Build the Lambda, render, init, plan, show the summary and apply the saved plan after confirmation.
+    Deploy(deploy::Args),
+    /// Deploy's path up to the plan summary; applies nothing (--detailed-exitcode for drift checks).
+    Plan(plan::Args),
+    /// Destroy an environment's stack (refuses protected ones; asks to type the name).
+    Destroy(destroy::Args),
+    /// Put the endpoint credentials into the environment's secret (prompted without echo, or JSON on stdin).
+    Secret(secret::Args),
+    /// Create the environment's Terraform state bucket, once (versioned, encrypted, private, TLS-only).
+    Bootstrap(bootstrap::Args),
+    /// Deliver archived bundles again (restoring from Glacier Deep Archive when needed), verified, with X-Replay: true.
+    Replay(replay::Args),
+    /// Show what is installed and what is missing for each command, with the fix for each.
+    Doctor,
 }
 
-fn main() -> Result<()> {
-    let root = workspace_root();
-    match Cli::parse().command {
-        Task::Setup => setup::run_setup(&root),
-        Task::Ci => ci::run_ci(&root),
-        Task::Local => local::run_local(&root),
-        Task::Generate(args) => generate::run(args),
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(code) => code,
+        Err(error) => {
+            if error.downcast_ref::<replay::Pending>().is_some() {
+                eprintln!("{error}");
+                return ExitCode::from(replay::EXIT_PENDING);
+            }
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn dispatch() -> Result<ExitCode> {
+    let root = workspace_root();
+    let ok = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
+    match Cli::parse().command {
+        Task::Setup => ok(setup::run_setup(&root)),
+        Task::Ci => ok(ci::run_ci(&root)),
+        Task::Local => ok(local::run_local(&root)),
+        Task::Generate(args) => ok(generate::run(args)),
+        Task::Deploy(args) => ok(deploy::run(&root, args)),
+        Task::Plan(args) => plan::run(&root, args),
+        Task::Destroy(args) => ok(destroy::run(&root, args)),
+        Task::Secret(args) => ok(runtime()?.block_on(secret::run(args))),
+        Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
+        Task::Replay(args) => ok(runtime()?.block_on(replay::run(&root, args))),
+        Task::Doctor => ok(doctor::run(&root)),
+    }
+}
+
+/// The async runtime of the commands that call AWS through the SDK.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
 /// The workspace root, whatever the current directory.

@@ -1,0 +1,55 @@
+//! `cargo xtask plan <env>`: deploy's path up to the plan summary, applying nothing. With
+//! `--detailed-exitcode` it exits like `terraform plan -detailed-exitcode` — 0 no changes, 1 error,
+//! 2 changes — so CI can see drift; `--summary-file` writes the summary as Markdown for a PR comment.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::deploy;
+use crate::exec::print_dry_run;
+use crate::target;
+use crate::terraform::{self, Terraform};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The environment: local, dev or prod.
+    pub env: String,
+    /// Exit 2 when the plan has changes (0 when none, 1 on error), like terraform's -detailed-exitcode.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Print every command plan would run, with its working directory and environment; run none.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Use the Lambda zips already in target/lambda/ instead of building.
+    #[arg(long)]
+    pub skip_build: bool,
+    /// Also write the plan summary as Markdown to FILE (for a pull-request comment).
+    #[arg(long, value_name = "FILE")]
+    pub summary_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub terraform: terraform::Options,
+}
+
+pub fn run(root: &Path, args: Args) -> Result<ExitCode> {
+    let target = target::resolve(&args.env)?;
+    let tf = Terraform::new(root, &target, &args.terraform)?;
+    if args.dry_run {
+        let steps = deploy::plan_steps(root, &target, &tf, args.skip_build);
+        print_dry_run(&format!("cargo xtask plan {}", target.name()), &steps);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = deploy::build_and_plan(
+        root,
+        &target,
+        &tf,
+        args.skip_build,
+        args.summary_file.as_deref(),
+    )?;
+    Ok(if args.detailed_exitcode && !summary.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
