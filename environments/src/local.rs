@@ -4,6 +4,7 @@
 //! - the delivery endpoint is the receiver the local runner starts on this machine (`Endpoint::LocalProcess`),
 //!   not a Lambda behind a function URL: moto does not run Lambdas, so dev's mock receiver would never answer;
 //!   for the same reason there is no NAT gateway or public subnet (nothing leaves the machine);
+//! - no composite alarm (moto has no PutCompositeAlarm): each alarm notifies the topic itself;
 //! - state is local (no S3 backend) and the provider's endpoints point at `var.aws_endpoint`.
 
 use infra_gen::config::{Endpoint, Sink};
@@ -16,6 +17,7 @@ pub fn environment() -> Environment {
     });
     env.external_party.source_cidrs = vec!["127.0.0.0/8".into()];
     env.prevent_destroy = false;
+    env.alarms.composite = false;
     env.function.rust_log = "debug".into();
     env
 }

@@ -153,6 +153,8 @@ pub struct Alarms {
     pub queue_depth_threshold: u32,
     /// A backlog older than this is an incident (1 hour).
     pub oldest_message_age_seconds: u32,
+    /// One composite alarm notifies instead of each alarm (moto cannot create composite alarms).
+    pub composite: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +250,7 @@ impl Environment {
                 email: None,
                 queue_depth_threshold: 10_000,
                 oldest_message_age_seconds: 3_600,
+                composite: true,
             },
             latency_objective_seconds: 180,
         }
@@ -517,6 +520,12 @@ impl Environment {
                     v.push(
                         "alarms.email",
                         "production alarms must reach someone: set an alarm destination".into(),
+                    );
+                }
+                if !self.alarms.composite {
+                    v.push(
+                        "alarms.composite",
+                        "production notifies once per incident through the composite alarm: set it to true".into(),
                     );
                 }
                 if self.sink.endpoint().is_mock() {

@@ -54,10 +54,11 @@ impl Comparison {
     }
 }
 
-/// A threshold alarm on one metric; it has no actions of its own: the composite alarm notifies.
+/// A threshold alarm on one metric; without a composite alarm it notifies the topic itself.
 #[derive(Debug, Clone)]
 pub struct MetricAlarm {
     pub name: &'static str,
+    pub actions: Vec<Expr>,
     pub alarm_name: String,
     pub description: String,
     pub namespace: &'static str,
@@ -90,6 +91,8 @@ impl MetricAlarm {
                 "threshold": self.threshold,
                 "comparison_operator": self.comparison.as_str(),
                 "treat_missing_data": "notBreaching",
+                "alarm_actions": self.actions,
+                "ok_actions": self.actions,
             }),
         );
     }
@@ -99,6 +102,7 @@ impl MetricAlarm {
 #[derive(Debug, Clone)]
 pub struct AnomalyAlarm {
     pub name: &'static str,
+    pub actions: Vec<Expr>,
     pub alarm_name: String,
     pub description: String,
     pub namespace: &'static str,
@@ -126,6 +130,8 @@ impl AnomalyAlarm {
                 "evaluation_periods": self.evaluation_periods,
                 "threshold_metric_id": "band",
                 "treat_missing_data": "breaching",
+                "alarm_actions": self.actions,
+                "ok_actions": self.actions,
                 "metric_query": [
                     {
                         "id": "m1",

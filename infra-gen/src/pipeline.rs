@@ -62,7 +62,7 @@ pub struct Pipeline {
     pub alarms: Topic,
     pub health: Vec<MetricAlarm>,
     pub incoming_anomaly: AnomalyAlarm,
-    pub pipeline_health: CompositeAlarm,
+    pub pipeline_health: Option<CompositeAlarm>,
     pub dashboard: Dashboard,
 }
 
@@ -541,8 +541,15 @@ impl Pipeline {
         };
         let on_queue = |q: &Queue| BTreeMap::from([("QueueName", q.queue_name())]);
         let on_function = || BTreeMap::from([("FunctionName", aggregator.function_name())]);
+        // With a composite alarm only it notifies (one message per incident); without, each alarm does.
+        let actions = if env.alarms.composite {
+            Vec::new()
+        } else {
+            vec![alarms.arn()]
+        };
         let health = vec![
-            MetricAlarm {
+ MetricAlarm {
+                actions: actions.clone(),
                 name: "queue_depth",
                 alarm_name: format!("{p}-queue-depth"),
                 description: format!(
@@ -558,7 +565,8 @@ impl Pipeline {
                 threshold: env.alarms.queue_depth_threshold,
                 comparison: Comparison::Above,
             },
-            MetricAlarm {
+ MetricAlarm {
+                actions: actions.clone(),
                 name: "queue_age",
                 alarm_name: format!("{p}-queue-age"),
                 description: format!(
@@ -574,7 +582,8 @@ impl Pipeline {
                 threshold: env.alarms.oldest_message_age_seconds,
                 comparison: Comparison::Above,
             },
-            MetricAlarm {
+ MetricAlarm {
+                actions: actions.clone(),
                 name: "dlq_not_empty",
                 alarm_name: format!("{p}-dlq-not-empty"),
                 description: "Messages reached the dead-letter queue: inspect and redrive them (runbook)".into(),
@@ -587,7 +596,8 @@ impl Pipeline {
                 threshold: 0,
                 comparison: Comparison::Above,
             },
-            MetricAlarm {
+ MetricAlarm {
+                actions: actions.clone(),
                 name: "lambda_errors",
                 alarm_name: format!("{p}-lambda-errors"),
                 description: "The aggregator failed invocations (not delivery failures, which it reports per message)".into(),
@@ -600,7 +610,8 @@ impl Pipeline {
                 threshold: 0,
                 comparison: Comparison::Above,
             },
-            MetricAlarm {
+ MetricAlarm {
+                actions: actions.clone(),
                 name: "lambda_throttles",
                 alarm_name: format!("{p}-lambda-throttles"),
                 description: "The aggregator was throttled: its reserved concurrency is too low for the mapping".into(),
@@ -613,7 +624,8 @@ impl Pipeline {
                 threshold: 0,
                 comparison: Comparison::Above,
             },
-            MetricAlarm {
+ MetricAlarm {
+                actions: actions.clone(),
                 name: "circuit_open",
                 alarm_name: format!("{p}-circuit-open"),
                 description: "The circuit breaker has been open for 5 minutes: the endpoint is down; messages are held and redelivered".into(),
@@ -629,6 +641,7 @@ impl Pipeline {
         ];
         let incoming_anomaly = AnomalyAlarm {
             name: "incoming_anomaly",
+            actions,
             alarm_name: format!("{p}-incoming-anomaly"),
             description:
                 "Files land at an unusual rate: the external party stopped sending, or a flood"
@@ -643,7 +656,7 @@ impl Pipeline {
         };
         let mut children: Vec<Ref> = health.iter().map(MetricAlarm::r).collect();
         children.push(incoming_anomaly.r());
-        let pipeline_health = CompositeAlarm {
+        let pipeline_health = env.alarms.composite.then(|| CompositeAlarm {
             name: "pipeline_health",
             alarm_name: format!("{p}-pipeline-health"),
             description: format!(
@@ -652,7 +665,7 @@ impl Pipeline {
             ),
             children,
             topic_arn: alarms.arn(),
-        };
+        });
         let dashboard = Dashboard {
             name: "dashboard",
             dashboard_name: p.clone(),

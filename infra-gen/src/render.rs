@@ -161,7 +161,9 @@ fn components(p: &Pipeline, module: &mut Module) {
             alarm.render(&mut f);
         }
         p.incoming_anomaly.render(&mut f);
-        p.pipeline_health.render(&mut f);
+        if let Some(composite) = &p.pipeline_health {
+            composite.render(&mut f);
+        }
         p.dashboard.render(&mut f);
     }
     if let Some(r) = &p.receiver {
@@ -294,7 +296,7 @@ pub fn facts(p: &Pipeline) -> Value {
         "breaker_table": p.breaker.table_name,
         "topic": p.alarms.topic_name,
         "alarm_email": env.alarms.email,
-        "composite_alarm": p.pipeline_health.alarm_name,
+        "composite_alarm": p.pipeline_health.as_ref().map(|c| c.alarm_name.clone()),
         "alarms": alarms,
         "dashboard": p.dashboard.dashboard_name,
         "namespace": crate::pipeline::METRIC_NAMESPACE,
