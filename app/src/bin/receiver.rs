@@ -1,14 +1,14 @@
 //! `receiver`: runs the NiFi ListenHTTP-compatible receiver as a process, for local runs and the dev environment.
 //!
-//! Prints exactly one line, `receiver listening on http://ADDR/PATH`, to stdout once bound, so scripts can wait
-//! for it; logs go to stderr as JSON.
+//! Prints exactly one line, `receiver listening on http://ADDR/PATH` (`https://` with `--tls-cert`), to stdout
+//! once bound, so scripts can wait for it; logs go to stderr as JSON.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use app::receiver::{self, BasicCredentials, ReceiverConfig};
+use app::receiver::{self, BasicCredentials, ReceiverConfig, ReceiverError, TlsConfig, TlsError};
 use clap::Parser;
 
 /// The password comes from this variable, never from a flag, so that it stays out of process listings.
@@ -32,6 +32,15 @@ struct Args {
     /// Require HTTP Basic auth with this user; the password is read from RECEIVER_PASSWORD.
     #[arg(long)]
     username: Option<String>,
+    /// Serve HTTPS with this PEM certificate (server certificate first, then intermediates); needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by the CA(s) in this PEM file (mutual TLS); needs --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -58,13 +67,24 @@ async fn main() -> anyhow::Result<()> {
         (None, None) => None,
     };
 
+    let tls = tls_config(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.client_ca.as_deref(),
+    )?;
+
     let running = receiver::spawn(ReceiverConfig {
         listen: args.listen,
         store_dir: args.store,
         path: args.path,
         credentials,
+        tls,
     })
     .await
+    .map_err(|e| match &e {
+        ReceiverError::Tls(problem) => anyhow::anyhow!("{}: {problem}", tls_flag(problem)),
+        _ => anyhow::Error::new(e),
+    })
     .context("starting the receiver")?;
 
     {
@@ -77,6 +97,52 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+/// The TLS settings from the flags; a half-given pair is an error rather than silently plain HTTP.
+fn tls_config(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<Option<TlsConfig>> {
+    let (cert, key) = match (cert, key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            bail!("--tls-cert is set but --tls-key is not: pass both, or neither for plain HTTP")
+        }
+        (None, Some(_)) => {
+            bail!("--tls-key is set but --tls-cert is not: pass both, or neither for plain HTTP")
+        }
+        (None, None) => {
+            if client_ca.is_some() {
+                bail!(
+                    "--client-ca needs --tls-cert and --tls-key: client certificates only exist over HTTPS"
+                );
+            }
+            return Ok(None);
+        }
+    };
+    let read = |flag: &str, path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {flag} {}", path.display()))
+    };
+    let mut tls = TlsConfig::new(read("--tls-cert", cert)?, read("--tls-key", key)?);
+    if let Some(ca) = client_ca {
+        tls = tls.with_client_ca(read("--client-ca", ca)?);
+    }
+    Ok(Some(tls))
+}
+
+/// Which flag's file a TLS problem is in, so the message points at it.
+fn tls_flag(problem: &TlsError) -> &'static str {
+    match problem {
+        TlsError::CertChain(_) | TlsError::NoCertificate => "--tls-cert",
+        TlsError::Key => "--tls-key",
+        TlsError::ClientCaPem(_)
+        | TlsError::NoClientCa
+        | TlsError::ClientCaAnchor(_)
+        | TlsError::ClientVerifier(_) => "--client-ca",
+        TlsError::Server(_) => "--tls-cert/--tls-key",
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

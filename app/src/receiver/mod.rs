@@ -4,12 +4,14 @@
 //! and checks each bundle the way the NiFi flow does: body hash against `x-content-sha256`, then every file against
 //! `MANIFEST.json`. Accepted bundles land in the store directory as `<bundle_id>.tar.gz` plus a `<bundle_id>.json`
 //! record. Faults (503, stall, dropped connection) can be switched on in-process or over `POST /_control/fault`.
+//! With a [`TlsConfig`] it serves HTTPS, optionally requiring client certificates, as ListenHTTP with an SSL context.
 
 mod auth;
 mod fault;
 mod server;
 mod stats;
 mod store;
+mod tls;
 mod verify;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -24,6 +26,7 @@ pub use auth::BasicCredentials;
 pub use fault::{DEFAULT_TIMEOUT_DELAY, Fault, FaultRequest, FaultStatus};
 pub use stats::Stats;
 pub use store::{StoredBundle, read_stored_bundles};
+pub use tls::{TlsConfig, TlsError};
 pub use verify::VerifyError;
 
 /// NiFi ListenHTTP's default base path.
@@ -40,6 +43,8 @@ pub struct ReceiverConfig {
     pub path: String,
     /// When set, the content path and the control API require these Basic credentials.
     pub credentials: Option<BasicCredentials>,
+    /// When set, HTTPS instead of HTTP (and, with a client CA, mutual TLS).
+    pub tls: Option<TlsConfig>,
 }
 
 impl ReceiverConfig {
@@ -50,11 +55,17 @@ impl ReceiverConfig {
             store_dir: store_dir.into(),
             path: DEFAULT_PATH.to_owned(),
             credentials: None,
+            tls: None,
         }
     }
 
     pub fn with_credentials(mut self, credentials: BasicCredentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 }
@@ -78,6 +89,8 @@ pub enum ReceiverError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("invalid TLS configuration: {0}")]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source} (is another process using the port?)")]
     Bind {
         addr: SocketAddr,
@@ -95,6 +108,12 @@ pub async fn spawn(config: ReceiverConfig) -> Result<RunningReceiver, ReceiverEr
     {
         return Err(ReceiverError::InvalidPath(path));
     }
+    // Checked before binding so that a bad certificate fails start-up instead of every handshake.
+    let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let client_auth = config
+        .tls
+        .as_ref()
+        .is_some_and(TlsConfig::requires_client_cert);
     tokio::fs::create_dir_all(&config.store_dir)
         .await
         .map_err(|source| ReceiverError::Store {
@@ -121,13 +140,14 @@ pub async fn spawn(config: ReceiverConfig) -> Result<RunningReceiver, ReceiverEr
         path,
         health_path,
         credentials: config.credentials,
+        tls: acceptor.is_some(),
         faults: Default::default(),
         counters: Default::default(),
         shutdown: stopped,
     });
-    let task = tokio::spawn(server::serve(listener, shared.clone()));
+    let task = tokio::spawn(server::serve(listener, acceptor, shared.clone()));
     tracing::info!(%addr, path = %shared.path, store = %config.store_dir.display(),
-        auth = shared.credentials.is_some(), "receiver listening");
+        auth = shared.credentials.is_some(), tls = shared.tls, client_auth, "receiver listening");
     Ok(RunningReceiver {
         handle: ReceiverHandle { addr, shared },
         stop,
@@ -143,14 +163,15 @@ pub struct ReceiverHandle {
 }
 
 impl ReceiverHandle {
-    /// The content URL, e.g. `http://127.0.0.1:PORT/contentListener`.
+    /// The content URL, e.g. `http://127.0.0.1:PORT/contentListener` (`https://` with TLS).
     pub fn url(&self) -> String {
         format!("{}{}", self.base_url(), self.shared.path)
     }
 
-    /// `http://ADDR`, for the healthcheck and control endpoints.
+    /// `http://ADDR` or `https://ADDR`, for the healthcheck and control endpoints.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.shared.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -204,12 +225,12 @@ impl RunningReceiver {
         self.handle.clone()
     }
 
-    /// The content URL, e.g. `http://127.0.0.1:PORT/contentListener`.
+    /// The content URL, e.g. `http://127.0.0.1:PORT/contentListener` (`https://` with TLS).
     pub fn url(&self) -> String {
         self.handle.url()
     }
 
-    /// `http://ADDR`, for the healthcheck and control endpoints.
+    /// `http://ADDR` or `https://ADDR`, for the healthcheck and control endpoints.
     pub fn base_url(&self) -> String {
         self.handle.base_url()
     }

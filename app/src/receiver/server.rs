@@ -1,5 +1,5 @@
 //! The HTTP side of the receiver: routing, faults, authentication and the streaming upload, served with hyper
-//! directly so that the drop fault can close a connection without any response.
+//! directly so that the drop fault can close a connection without any response, over TCP or over TLS.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +13,11 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::headers;
 
@@ -34,6 +35,9 @@ const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 const CONTROL_BODY_LIMIT: usize = 64 * 1024;
 /// Connections still busy this long after shutdown was asked for are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// A client that connects and never finishes the handshake would otherwise hold a task (and a descriptor) forever;
+/// hyper's header timeout only starts once the handshake is done.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a request handler needs, shared by all connections and the in-process handle.
 #[derive(Debug)]
@@ -42,6 +46,8 @@ pub(crate) struct Shared {
     pub path: String,
     pub health_path: String,
     pub credentials: Option<BasicCredentials>,
+    /// Whether connections are served over TLS; only the URL scheme depends on it.
+    pub tls: bool,
     pub faults: FaultSwitch,
     pub counters: Counters,
     pub shutdown: watch::Receiver<bool>,
@@ -52,7 +58,11 @@ pub(crate) struct Shared {
 #[error("connection dropped by the drop fault")]
 pub(crate) struct Dropped;
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     let mut shutdown = shared.shutdown.clone();
     let mut connections = JoinSet::new();
     loop {
@@ -60,9 +70,15 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             _ = stopped(&mut shutdown) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(serve_connection(stream, peer, shared.clone()));
-                }
+                Ok((stream, peer)) => match &acceptor {
+                    None => {
+                        connections.spawn(serve_connection(stream, peer, shared.clone()));
+                    }
+                    // The handshake runs in the connection's task so that a slow client cannot hold up accepting.
+                    Some(acceptor) => {
+                        connections.spawn(serve_tls(acceptor.clone(), stream, peer, shared.clone()));
+                    }
+                },
                 Err(error) => {
                     // Usually out of file descriptors: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
@@ -86,7 +102,36 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     tracing::info!("receiver stopped");
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    let mut shutdown = shared.shutdown.clone();
+    let handshake = tokio::select! {
+        result = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => result,
+        _ = stopped(&mut shutdown) => return,
+    };
+    match handshake {
+        Ok(Ok(stream)) => serve_connection(stream, peer, shared).await,
+        Ok(Err(error)) => {
+            shared.counters.tls_handshake_failed();
+            // rustls's error names the cause (no client certificate, unknown issuer, alert received) and carries
+            // no secret material, so it is logged as is.
+            tracing::warn!(%peer, %error, "TLS handshake failed");
+        }
+        Err(_) => {
+            shared.counters.tls_handshake_failed();
+            tracing::warn!(%peer, timeout_s = HANDSHAKE_TIMEOUT.as_secs(), "TLS handshake timed out");
+        }
+    }
+}
+
+async fn serve_connection<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut shutdown = shared.shutdown.clone();
     let service = {
         let shared = shared.clone();

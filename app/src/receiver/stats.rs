@@ -20,6 +20,9 @@ pub struct Stats {
     pub unauthorized: u64,
     /// Requests answered by a fault instead of normally.
     pub faulted: u64,
+    /// TLS handshakes that failed (no or untrusted client certificate, client distrusting us, timeout, ...).
+    #[serde(default)]
+    pub tls_handshake_failures: u64,
     /// Ids of stored bundles, each once, in the order first stored.
     pub stored_bundle_ids: Vec<String>,
 }
@@ -57,6 +60,10 @@ impl Counters {
 
     pub(crate) fn faulted(&self) {
         self.with(|s| s.faulted += 1);
+    }
+
+    pub(crate) fn tls_handshake_failed(&self) {
+        self.with(|s| s.tls_handshake_failures += 1);
     }
 
     pub(crate) fn rejected(&self, reason: &str) {

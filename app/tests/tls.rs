@@ -1,0 +1,590 @@
+//! HTTPS between the aggregator's NiFi sink and the receiver: mutual TLS as NiFi ListenHTTP does it, the refusals
+//! (no, or a foreign, client certificate; an untrusted server), Basic auth and faults over TLS, and the binary's flags.
+//! Certificates are made afresh by every test with rcgen, so nothing secret or expiring lives in the repository.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::bundle::{Bundle, BundleWriter, entry_path};
+use app::credentials::SecretCache;
+use app::delivery::{FailureKind, NifiSink, Parcel};
+use app::manifest::FileEntry;
+use app::receiver::{self, BasicCredentials, Fault, ReceiverConfig, RunningReceiver, TlsConfig};
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_secretsmanager::config::Credentials as AwsCredentials;
+use emulator::Moto;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use sha2::{Digest, Sha256};
+
+const USERNAME: &str = "nifi";
+const PASSWORD: &str = "tls-horse-battery";
+
+/// A certificate and its key, PEM.
+struct Pem {
+    cert: String,
+    key: String,
+}
+
+/// Two unrelated CAs; the first signed the server's and a client's certificate, the second another client's.
+struct Pki {
+    ca: String,
+    server: Pem,
+    client: Pem,
+    other_ca: String,
+    other_client: Pem,
+}
+
+fn new_ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
+    let key = KeyPair::generate().expect("CA key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key).expect("self-sign CA");
+    (cert.pem(), Issuer::new(params, key))
+}
+
+fn leaf(
+    issuer: &Issuer<'static, KeyPair>,
+    name: &str,
+    sans: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+) -> Pem {
+    let key = KeyPair::generate().expect("leaf key");
+    let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .expect("leaf params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![usage];
+    let cert = params.signed_by(&key, issuer).expect("sign leaf");
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+fn pki() -> Pki {
+    let (ca, issuer) = new_ca("pipeline test CA");
+    let (other_ca, other_issuer) = new_ca("unrelated CA");
+    Pki {
+        server: leaf(
+            &issuer,
+            "receiver",
+            &["127.0.0.1", "localhost"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ),
+        client: leaf(
+            &issuer,
+            "aggregator",
+            &["aggregator"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ),
+        other_client: leaf(
+            &other_issuer,
+            "stranger",
+            &["stranger"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ),
+        ca,
+        other_ca,
+    }
+}
+
+impl Pki {
+    /// The receiver's TLS, requiring client certificates from the first CA.
+    fn mutual(&self) -> TlsConfig {
+        TlsConfig::new(&self.server.cert, &self.server.key).with_client_ca(&self.ca)
+    }
+}
+
+async fn start_receiver(store: &Path, tls: TlsConfig) -> RunningReceiver {
+    receiver::spawn(
+        ReceiverConfig::new(store)
+            .with_credentials(BasicCredentials::new(USERNAME, PASSWORD))
+            .with_tls(tls),
+    )
+    .await
+    .expect("receiver starts with TLS")
+}
+
+/// moto with a Secrets Manager client pointed at it, as the aggregator tests configure the SDK.
+async fn secrets_manager() -> (Moto, aws_sdk_secretsmanager::Client) {
+    let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(Region::new("eu-west-2"))
+        .credentials_provider(AwsCredentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    (moto, aws_sdk_secretsmanager::Client::new(&sdk))
+}
+
+/// The endpoint secret, with only the fields given, as `cargo xtask secret` would put it.
+async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    password: &str,
+    identity: Option<&Pem>,
+    ca: Option<&str>,
+) -> Arc<SecretCache> {
+    let mut value = serde_json::json!({ "username": USERNAME, "password": password });
+    if let Some(identity) = identity {
+        value["client_cert_pem"] = identity.cert.clone().into();
+        value["client_key_pem"] = identity.key.clone().into();
+    }
+    if let Some(ca) = ca {
+        value["ca_cert_pem"] = ca.into();
+    }
+    client
+        .create_secret()
+        .name(name)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("create the secret in moto");
+    Arc::new(SecretCache::new(
+        client.clone(),
+        name.to_owned(),
+        Duration::from_secs(300),
+    ))
+}
+
+fn sink(url: String, secrets: Arc<SecretCache>, timeout: Duration) -> NifiSink {
+    NifiSink::new(url, secrets, Duration::from_secs(5), timeout)
+}
+
+/// A small real bundle, as the handler builds it.
+fn bundle(bundle_id: &str) -> Bundle {
+    let mut writer = BundleWriter::new(bundle_id.to_owned(), "2026-03-04T05:06:07Z".to_owned(), 6)
+        .expect("bundle writer");
+    for (key, data) in [
+        ("in/a.csv", &b"id,value\n1,alpha\n"[..]),
+        ("in/deep/b.json", &br#"{"b":true}"#[..]),
+    ] {
+        let entry = FileEntry {
+            bucket: "landing".to_owned(),
+            key: key.to_owned(),
+            path: entry_path(key),
+            version_id: Some("v1".to_owned()),
+            size: data.len() as u64,
+            etag: "\"etag\"".to_owned(),
+            event_time: "2026-03-04T05:06:00Z".to_owned(),
+            sha256: hex::encode(Sha256::digest(data)),
+        };
+        writer.append(entry, data).expect("append");
+    }
+    writer.finish().expect("finish the bundle")
+}
+
+fn assert_stored(rx: &RunningReceiver, bundle: &Bundle) {
+    let stored = rx.stored_bundles().expect("read the store");
+    let record = stored
+        .iter()
+        .find(|r| r.bundle_id == bundle.manifest.bundle_id)
+        .unwrap_or_else(|| panic!("{} not stored: {stored:?}", bundle.manifest.bundle_id));
+    assert_eq!(record.sha256, bundle.sha256_hex());
+    assert_eq!(record.size, bundle.size);
+    let bytes = std::fs::read(rx.bundle_path(&record.bundle_id)).expect("stored tar.gz");
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), bundle.sha256_hex());
+}
+
+/// Waits until the receiver has counted `at_least` failed handshakes: the client can see its failure before the
+/// server's task has run, so reading the counter at once would race.
+async fn handshake_failures_reach(rx: &RunningReceiver, at_least: u64) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while rx.stats().tls_handshake_failures < at_least {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn the_sink_delivers_over_mutual_tls_and_faults_still_work() {
+    let pki = pki();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rx = start_receiver(dir.path(), pki.mutual()).await;
+    assert!(rx.url().starts_with("https://127.0.0.1:"), "{}", rx.url());
+    assert!(rx.base_url().starts_with("https://"), "{}", rx.base_url());
+    let (_moto, client) = secrets_manager().await;
+    let secrets = put_secret(
+        &client,
+        "nifi-mtls",
+        PASSWORD,
+        Some(&pki.client),
+        Some(&pki.ca),
+    )
+    .await;
+    let nifi = sink(rx.url(), secrets, Duration::from_secs(2));
+
+    let first = bundle("tls-bundle-1");
+    nifi.deliver(&Parcel::of(
+        &first,
+        "bundles/2026/03/04/tls-bundle-1.tar.gz",
+    ))
+    .await
+    .expect("delivered over mutual TLS");
+    assert_stored(&rx, &first);
+
+    // The faults act after the handshake, so over TLS they must look to the sink exactly as over plain HTTP.
+    let second = bundle("tls-bundle-2");
+    let parcel = Parcel::of(&second, "bundles/2026/03/04/tls-bundle-2.tar.gz");
+    for (fault, expected) in [
+        (Fault::Unavailable, FailureKind::Backpressure),
+        (Fault::Drop, FailureKind::Connect),
+        (
+            Fault::Timeout {
+                delay: Duration::from_secs(10),
+            },
+            FailureKind::Timeout,
+        ),
+    ] {
+        rx.set_fault(fault);
+        let error = nifi
+            .deliver(&parcel)
+            .await
+            .expect_err("a faulted delivery fails");
+        assert_eq!(error.kind, expected, "{fault:?}: {error}");
+    }
+    rx.set_fault(Fault::None);
+    nifi.deliver(&parcel)
+        .await
+        .expect("delivered once the fault is cleared");
+    assert_stored(&rx, &second);
+
+    let stats = rx.stats();
+    assert_eq!(stats.stored, 2);
+    assert_eq!(stats.faulted, 3);
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_receiver_requiring_client_certificates_refuses_none_and_foreign_ones() {
+    let pki = pki();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rx = start_receiver(dir.path(), pki.mutual()).await;
+    let (_moto, client) = secrets_manager().await;
+
+    let without = put_secret(&client, "nifi-no-cert", PASSWORD, None, Some(&pki.ca)).await;
+    let foreign = put_secret(
+        &client,
+        "nifi-foreign-cert",
+        PASSWORD,
+        Some(&pki.other_client),
+        Some(&pki.ca),
+    )
+    .await;
+    let refused = bundle("refused-bundle");
+    let parcel = Parcel::of(&refused, "bundles/refused-bundle.tar.gz");
+    for (case, secrets) in [("no client certificate", without), ("foreign CA", foreign)] {
+        let before = rx.stats().tls_handshake_failures;
+        let error = sink(rx.url(), secrets, Duration::from_secs(5))
+            .deliver(&parcel)
+            .await
+            .expect_err(case);
+        assert_eq!(error.kind, FailureKind::Connect, "{case}: {error}");
+        assert!(
+            handshake_failures_reach(&rx, before + 1).await,
+            "{case}: the receiver did not count the failed handshake: {:?}",
+            rx.stats()
+        );
+    }
+    let stats = rx.stats();
+    assert_eq!(stats.stored, 0, "{stats:?}");
+    assert_eq!(
+        stats.requests, 0,
+        "no request may get past the handshake: {stats:?}"
+    );
+    assert!(rx.stored_bundles().expect("store").is_empty());
+
+    // The same receiver accepts the right certificate, so the refusals above were about the certificates.
+    let good = put_secret(
+        &client,
+        "nifi-good-cert",
+        PASSWORD,
+        Some(&pki.client),
+        Some(&pki.ca),
+    )
+    .await;
+    sink(rx.url(), good, Duration::from_secs(5))
+        .deliver(&parcel)
+        .await
+        .expect("the trusted client certificate is accepted");
+    assert_stored(&rx, &refused);
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_sink_refuses_a_server_certificate_from_a_ca_it_does_not_trust() {
+    let pki = pki();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Server authentication only, so that the one thing wrong is the sink not trusting the server.
+    let rx = start_receiver(
+        dir.path(),
+        TlsConfig::new(&pki.server.cert, &pki.server.key),
+    )
+    .await;
+    let (_moto, client) = secrets_manager().await;
+    let parcel_bundle = bundle("untrusted-server");
+    let parcel = Parcel::of(&parcel_bundle, "bundles/untrusted-server.tar.gz");
+
+    for (name, case, ca) in [
+        ("nifi-no-ca", "no ca_cert_pem", None),
+        (
+            "nifi-other-ca",
+            "an unrelated ca_cert_pem",
+            Some(pki.other_ca.as_str()),
+        ),
+    ] {
+        let secrets = put_secret(&client, name, PASSWORD, None, ca).await;
+        let error = sink(rx.url(), secrets, Duration::from_secs(5))
+            .deliver(&parcel)
+            .await
+            .expect_err(case);
+        assert_eq!(error.kind, FailureKind::Connect, "{case}: {error}");
+        assert!(
+            error.detail.to_lowercase().contains("certificate"),
+            "{case}: the cause should name the certificate: {error}"
+        );
+    }
+    assert!(handshake_failures_reach(&rx, 2).await, "{:?}", rx.stats());
+    assert_eq!(rx.stats().stored, 0, "{:?}", rx.stats());
+
+    let trusting = put_secret(&client, "nifi-trusting", PASSWORD, None, Some(&pki.ca)).await;
+    sink(rx.url(), trusting, Duration::from_secs(5))
+        .deliver(&parcel)
+        .await
+        .expect("server-auth-only TLS works once the CA is trusted");
+    assert_stored(&rx, &parcel_bundle);
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn basic_auth_is_still_enforced_over_tls() {
+    let pki = pki();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rx = start_receiver(dir.path(), pki.mutual()).await;
+    let (_moto, client) = secrets_manager().await;
+    let wrong = put_secret(
+        &client,
+        "nifi-wrong-password",
+        "not-the-password",
+        Some(&pki.client),
+        Some(&pki.ca),
+    )
+    .await;
+    let refused = bundle("wrong-password");
+    let error = sink(rx.url(), wrong, Duration::from_secs(5))
+        .deliver(&Parcel::of(&refused, "bundles/wrong-password.tar.gz"))
+        .await
+        .expect_err("a wrong password is refused even with a trusted certificate");
+    assert_eq!(error.kind, FailureKind::Unauthorized, "{error}");
+
+    // Without any Authorization header, straight over the mutually authenticated connection.
+    let http = reqwest::Client::builder()
+        .tls_version_min(reqwest::tls::Version::TLS_1_2)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca.as_bytes()).expect("CA"))
+        .identity(
+            reqwest::Identity::from_pem(
+                format!("{}\n{}", pki.client.key, pki.client.cert).as_bytes(),
+            )
+            .expect("identity"),
+        )
+        .build()
+        .expect("client");
+    let anonymous = http.head(rx.url()).send().await.expect("HEAD over TLS");
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let control = http
+        .get(format!("{}/_control/stats", rx.base_url()))
+        .send()
+        .await
+        .expect("control over TLS");
+    assert_eq!(control.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let authorised = http
+        .head(rx.url())
+        .basic_auth(USERNAME, Some(PASSWORD))
+        .send()
+        .await
+        .expect("HEAD with credentials");
+    assert_eq!(authorised.status(), reqwest::StatusCode::OK);
+
+    let stats = rx.stats();
+    // The sink's 401, its retry after reading the secret again, and the two anonymous requests.
+    assert_eq!(stats.unauthorized, 4, "{stats:?}");
+    assert_eq!(stats.stored, 0, "{stats:?}");
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    rx.shutdown().await;
+}
+
+/// The receiver process; killed when dropped so that a failing test leaves nothing behind.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn receiver_command(args: &[String]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_receiver"));
+    command
+        .args(args)
+        .env_remove("RECEIVER_PASSWORD")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs the binary expecting it to refuse its arguments; returns its stderr.
+fn refused_args(args: &[String]) -> String {
+    let output = receiver_command(args)
+        .output()
+        .expect("run the receiver binary");
+    assert!(
+        !output.status.success(),
+        "{args:?} should be refused, stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_binary_serves_https_with_client_certificates() {
+    let pki = pki();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write PEM");
+        path.to_string_lossy().into_owned()
+    };
+    let cert = write("server.pem", &pki.server.cert);
+    let key = write("server.key", &pki.server.key);
+    let ca = write("ca.pem", &pki.ca);
+    let not_a_key = write("not-a-key.pem", &pki.server.cert);
+    let store = dir.path().join("store");
+    let store = store.to_string_lossy().into_owned();
+
+    // Half-given flags and bad files fail start-up with the flag named, instead of silently serving plain HTTP.
+    let base = ["--listen", "127.0.0.1:0", "--store", store.as_str()];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let stderr = refused_args(&with(&["--tls-cert", &cert]));
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+    let stderr = refused_args(&with(&["--tls-key", &key]));
+    assert!(stderr.contains("--tls-cert"), "{stderr}");
+    let stderr = refused_args(&with(&["--client-ca", &ca]));
+    assert!(
+        stderr.contains("--client-ca") && stderr.contains("--tls-cert"),
+        "{stderr}"
+    );
+    let stderr = refused_args(&with(&["--tls-cert", &cert, "--tls-key", &not_a_key]));
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+    let missing = dir.path().join("missing.pem");
+    let stderr = refused_args(&with(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--client-ca",
+        &missing.to_string_lossy(),
+    ]));
+    assert!(stderr.contains("--client-ca"), "{stderr}");
+
+    let mut child = receiver_command(&with(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--client-ca",
+        &ca,
+    ]))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .expect("spawn the receiver binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let process = Process(child);
+    let line = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        }),
+    )
+    .await
+    .expect("the receiver announced itself within 30 s")
+    .expect("reader task")
+    .expect("read stdout");
+    let url = line
+        .trim()
+        .strip_prefix("receiver listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert!(url.ends_with(receiver::DEFAULT_PATH), "{url}");
+
+    let client = |identity: Option<&Pem>| {
+        let mut builder = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(pki.ca.as_bytes()).expect("CA"))
+            .timeout(Duration::from_secs(10));
+        if let Some(identity) = identity {
+            builder = builder.identity(
+                reqwest::Identity::from_pem(
+                    format!("{}\n{}", identity.key, identity.cert).as_bytes(),
+                )
+                .expect("identity"),
+            );
+        }
+        builder.build().expect("client")
+    };
+    let sent = bundle("from-the-binary");
+    let body = std::fs::read(sent.path()).expect("bundle bytes");
+    let post = |http: reqwest::Client| {
+        http.post(&url)
+            .header("content-type", app::headers::BUNDLE_CONTENT_TYPE)
+            .header(app::headers::CONTENT_SHA256, sent.sha256_hex())
+            .header(app::headers::BUNDLE_ID, &sent.manifest.bundle_id)
+            .header(app::headers::FILE_COUNT, sent.manifest.files.len())
+            .header(app::headers::FILENAME, sent.file_name())
+            .body(body.clone())
+            .send()
+    };
+
+    let anonymous = post(client(None)).await;
+    assert!(
+        anonymous.as_ref().is_err(),
+        "a client without a certificate got an answer: {:?}",
+        anonymous.map(|r| r.status())
+    );
+    let accepted = post(client(Some(&pki.client)))
+        .await
+        .expect("POST with the client certificate");
+    assert_eq!(accepted.status(), reqwest::StatusCode::OK);
+    let answer: serde_json::Value = accepted.json().await.expect("JSON answer");
+    assert_eq!(answer["sha256"], sent.sha256_hex());
+
+    let stored = receiver::read_stored_bundles(Path::new(&store)).expect("read the store");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].bundle_id, "from-the-binary");
+    assert_eq!(stored[0].sha256, sent.sha256_hex());
+    drop(process);
+}
