@@ -1,4 +1,5 @@
 //! generated/ is exactly what the environments render: the same check as `cargo xtask generate --check`.
+//! With `UPDATE_GENERATED=1` the test rewrites generated/ instead (as `cargo xtask generate` does).
 
 mod common;
 
@@ -8,10 +9,11 @@ fn generated_files_are_up_to_date() {
     for env in environments::all() {
         let name = env.name.clone();
         let files = infra_gen::generate(env).unwrap_or_else(|e| panic!("{name}: {e}"));
-        stale.extend(
-            infra_gen::output::stale(&common::generated(&name), &files)
-                .expect("readable generated/"),
-        );
+        let dir = common::generated(&name);
+        if std::env::var_os("UPDATE_GENERATED").is_some() {
+            infra_gen::output::write(&dir, &files).expect("writable generated/");
+        }
+        stale.extend(infra_gen::output::stale(&dir, &files).expect("readable generated/"));
     }
     assert!(
         stale.is_empty(),

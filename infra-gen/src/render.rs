@@ -109,61 +109,87 @@ fn main(p: &Pipeline, module: &mut Module) {
             "description": "Path of the aggregator's zip built by cargo-lambda (target/lambda/aggregator/bootstrap.zip); `cargo xtask deploy` passes it",
         }),
     );
+    f.origin("Pipeline.account_id");
     f.data(&p.account_id, json!({}));
 }
 
 fn components(p: &Pipeline, module: &mut Module) {
     {
         let mut f = module.file("secrets");
+        f.origin("Pipeline.key");
         p.key.render(&mut f);
+        f.origin("Pipeline.credentials");
         p.credentials.render(&mut f);
     }
     {
         let mut f = module.file("storage");
+        f.origin("Pipeline.landing");
         p.landing.render(&mut f);
+        f.origin("Pipeline.archive");
         p.archive.render(&mut f);
+        f.origin("Pipeline.landing_events");
         p.landing_events.render(&mut f);
+        f.origin("Pipeline.archive_events");
         p.archive_events.render(&mut f);
     }
     {
         let mut f = module.file("queue");
+        f.origin("Pipeline.queue");
         p.queue.render(&mut f);
+        f.origin("Pipeline.dlq");
         p.dlq.render(&mut f);
+        f.origin("Pipeline.queue_policy");
         p.queue_policy.render(&mut f);
     }
     {
         let mut f = module.file("tables");
+        f.origin("Pipeline.idempotency");
         p.idempotency.render(&mut f);
+        f.origin("Pipeline.breaker");
         p.breaker.render(&mut f);
     }
     {
         let mut f = module.file("function");
+        f.origin("Pipeline.aggregator_logs");
         p.aggregator_logs.render(&mut f);
+        f.origin("Pipeline.aggregator");
         p.aggregator.render(&mut f);
+        f.origin("Pipeline.aggregator_mapping");
         p.aggregator_mapping.render(&mut f);
     }
     {
         let mut f = module.file("identity");
+        f.origin("Pipeline.aggregator_role");
         p.aggregator_role.render(&mut f);
+        f.origin("Pipeline.uploader_role");
         p.uploader_role.render(&mut f);
+        f.origin("Pipeline.flow_logs_role");
         p.flow_logs_role.render(&mut f);
     }
     {
         let mut f = module.file("network");
+        f.origin("Pipeline.network");
         p.network.render(&mut f);
+        f.origin("Pipeline.flow_logs");
         p.flow_logs.render(&mut f);
+        f.origin("Pipeline.network_flow_log");
         p.network_flow_log.render(&mut f);
     }
     {
         let mut f = module.file("monitoring");
+        f.origin("Pipeline.alarms");
         p.alarms.render(&mut f);
         for alarm in &p.health {
+            f.origin(&format!("Pipeline.health[{}]", alarm.name));
             alarm.render(&mut f);
         }
+        f.origin("Pipeline.incoming_anomaly");
         p.incoming_anomaly.render(&mut f);
         if let Some(composite) = &p.pipeline_health {
+            f.origin("Pipeline.pipeline_health");
             composite.render(&mut f);
         }
+        f.origin("Pipeline.dashboard");
         p.dashboard.render(&mut f);
     }
     if let Some(r) = &p.receiver {
@@ -175,9 +201,13 @@ fn components(p: &Pipeline, module: &mut Module) {
                 "description": "Path of the mock receiver's zip built by cargo-lambda (target/lambda/receiver/bootstrap.zip)",
             }),
         );
+        f.origin("Pipeline.receiver.receiver_logs");
         r.receiver_logs.render(&mut f);
+        f.origin("Pipeline.receiver.receiver_role");
         r.receiver_role.render(&mut f);
+        f.origin("Pipeline.receiver.receiver");
         r.receiver.render(&mut f);
+        f.origin("Pipeline.receiver.receiver_url");
         r.receiver_url.render(&mut f);
     }
 }

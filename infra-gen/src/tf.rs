@@ -190,6 +190,7 @@ impl Module {
             root,
             addresses: &mut self.addresses,
             errors: &mut self.errors,
+            origin: None,
         }
     }
 
@@ -222,10 +223,20 @@ pub struct FileWriter<'m> {
     root: &'m mut Map<String, Value>,
     addresses: &'m mut BTreeSet<String>,
     errors: &'m mut Vec<ModuleError>,
+    origin: Option<String>,
 }
 
 impl FileWriter<'_> {
-    fn insert(&mut self, path: [&str; 3], address: String, body: Value) {
+    /// Stamps the blocks added from now on with a `"//"` comment naming the model value they come from.
+    pub fn origin(&mut self, model_path: &str) -> &mut Self {
+        self.origin = Some(format!("from {model_path} in infra-gen/src/pipeline.rs"));
+        self
+    }
+
+    fn insert(&mut self, path: [&str; 3], address: String, mut body: Value) {
+        if let (Some(origin), Some(map)) = (&self.origin, body.as_object_mut()) {
+            map.insert("//".to_owned(), Value::String(origin.clone()));
+        }
         if !self.addresses.insert(address.clone()) {
             self.errors.push(ModuleError::Duplicate(address));
             return;
