@@ -329,6 +329,13 @@ impl Pipeline {
                         &["s3:GetObject", "s3:GetObjectVersion"],
                         vec![landing.objects()],
                     ),
+                    // Without ListBucket, S3 answers a deleted object with 403 instead of 404, and the
+                    // aggregator could not tell "deleted before processing" (dead-letter it) from a denial.
+                    Statement::allow(
+                        "SeeMissingLandingObjects",
+                        &["s3:ListBucket"],
+                        vec![landing.arn()],
+                    ),
                     Statement::allow(
                         "PutArchiveObjects",
                         &["s3:PutObject", "s3:AbortMultipartUpload"],

@@ -233,6 +233,10 @@ fn the_lambda_role_has_exactly_the_actions_its_code_uses() {
         ["s3:GetObject", "s3:GetObjectVersion"]
     );
     assert_eq!(
+        actions(statements, "SeeMissingLandingObjects"),
+        ["s3:ListBucket"]
+    );
+    assert_eq!(
         actions(statements, "PutArchiveObjects"),
         ["s3:PutObject", "s3:AbortMultipartUpload"]
     );
@@ -295,6 +299,10 @@ fn statements_name_exactly_their_resources() {
     assert_eq!(
         resources("ReadLandingObjects"),
         ["${aws_s3_bucket.landing.arn}/*"]
+    );
+    assert_eq!(
+        resources("SeeMissingLandingObjects"),
+        ["${aws_s3_bucket.landing.arn}"]
     );
     assert_eq!(
         resources("PutArchiveObjects"),
