@@ -986,3 +986,72 @@ async fn the_binary_streams_a_large_bundle_to_disk_without_holding_it() {
         "the password must never be logged"
     );
 }
+
+/// As the dev environment runs it in Lambda: configured by environment variables, its Basic credentials
+/// read from the endpoint secret the aggregator uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_takes_its_credentials_from_the_endpoint_secret() {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    let moto = emulator::Moto::start().unwrap_or_else(|e| panic!("{e}"));
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(aws_config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("endpoint")
+        .secret_string(r#"{"username":"nifi","password":"from-the-secret"}"#)
+        .send()
+        .await
+        .expect("secret")
+        .arn
+        .expect("arn");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_receiver"))
+        .env("RECEIVER_LISTEN", "127.0.0.1:0")
+        .env("RECEIVER_STORE", dir.path())
+        .env("CREDENTIALS_SECRET_ID", &secret)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_REGION", "eu-west-2")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("RECEIVER_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn receiver");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("listening line in time")
+        .expect("read stdout")
+        .expect("a line");
+    let url = line
+        .strip_prefix("receiver listening on ")
+        .expect("the announced line")
+        .to_owned();
+    let stats = url.replace("/contentListener", "/_control/stats");
+    let anonymous = client().get(&stats).send().await.expect("request");
+    assert_eq!(anonymous.status(), 401);
+    let wrong = client()
+        .get(&stats)
+        .basic_auth("nifi", Some("guess"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), 401);
+    let right = client()
+        .get(&stats)
+        .basic_auth("nifi", Some("from-the-secret"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(right.status(), 200);
+    let _ = child.kill().await;
+}

@@ -1,5 +1,10 @@
 //! `receiver`: runs the NiFi ListenHTTP-compatible receiver as a process, for local runs and the dev environment.
 //!
+//! Every flag can also come from the environment (`RECEIVER_*`), which is how the dev environment runs it as
+//! its mock NiFi endpoint in Lambda (behind the Lambda Web Adapter, which forwards to 127.0.0.1:8080). There
+//! its Basic credentials come from the same Secrets Manager secret the aggregator reads
+//! (`CREDENTIALS_SECRET_ID`), so no password is ever in Terraform state or the function's environment.
+//!
 //! Prints exactly one line, `receiver listening on http://ADDR/PATH` (`https://` with `--tls-cert`), to stdout
 //! once bound, so scripts can wait for it; logs go to stderr as JSON.
 
@@ -21,17 +26,25 @@ const PASSWORD_ENV: &str = "RECEIVER_PASSWORD";
 )]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "RECEIVER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Directory where accepted bundles and their records are stored.
-    #[arg(long)]
+    /// Directory where accepted bundles and their records are stored (in Lambda, only /tmp is writable).
+    #[arg(long, env = "RECEIVER_STORE", default_value = "/tmp/receiver")]
     store: PathBuf,
     /// The content path, as configured on ListenHTTP.
-    #[arg(long, default_value = receiver::DEFAULT_PATH)]
+    #[arg(long, env = "RECEIVER_PATH", default_value = receiver::DEFAULT_PATH)]
     path: String,
     /// Require HTTP Basic auth with this user; the password is read from RECEIVER_PASSWORD.
-    #[arg(long)]
+    #[arg(
+        long,
+        env = "RECEIVER_USERNAME",
+        conflicts_with = "credentials_secret_id"
+    )]
     username: Option<String>,
+    /// Require HTTP Basic auth with the username and password in this Secrets Manager secret (the one the
+    /// aggregator sends with).
+    #[arg(long, env = "CREDENTIALS_SECRET_ID")]
+    credentials_secret_id: Option<String>,
     /// Serve HTTPS with this PEM certificate (server certificate first, then intermediates); needs --tls-key.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -56,15 +69,19 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
-    let credentials = match (args.username, password) {
-        (Some(username), Some(password)) => Some(BasicCredentials::new(username, password)),
-        (Some(_), None) => bail!(
-            "--username is set but {PASSWORD_ENV} is empty: export {PASSWORD_ENV} with the password"
-        ),
-        (None, Some(_)) => bail!(
-            "{PASSWORD_ENV} is set but --username is not: pass --username, or unset {PASSWORD_ENV}"
-        ),
-        (None, None) => None,
+    let credentials = if let Some(secret_id) = &args.credentials_secret_id {
+        Some(credentials_from_secret(secret_id).await?)
+    } else {
+        match (args.username, password) {
+            (Some(username), Some(password)) => Some(BasicCredentials::new(username, password)),
+            (Some(_), None) => bail!(
+                "--username is set but {PASSWORD_ENV} is empty: export {PASSWORD_ENV} with the password"
+            ),
+            (None, Some(_)) => bail!(
+                "{PASSWORD_ENV} is set but --username is not: pass --username, or unset {PASSWORD_ENV}"
+            ),
+            (None, None) => None,
+        }
     };
 
     let tls = tls_config(
@@ -97,6 +114,24 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+/// The Basic credentials from the endpoint secret, read once at start.
+async fn credentials_from_secret(secret_id: &str) -> anyhow::Result<BasicCredentials> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let cache = app::credentials::SecretCache::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        secret_id.to_string(),
+        std::time::Duration::ZERO,
+    );
+    let credentials = cache
+        .get()
+        .await
+        .context("reading the receiver's credentials")?;
+    Ok(BasicCredentials::new(
+        credentials.username.clone(),
+        credentials.password.clone(),
+    ))
 }
 
 /// The TLS settings from the flags; a half-given pair is an error rather than silently plain HTTP.
