@@ -103,7 +103,7 @@ pub fn needs(target: &Target, skip_build: bool) -> Vec<Need> {
 pub fn plan_steps(root: &Path, target: &Target, tf: &Terraform, skip_build: bool) -> Vec<DryStep> {
     let needs: Vec<String> = needs(target, skip_build)
         .into_iter()
-        .map(|n| format!("{n:?}"))
+        .map(|n| n.label().to_string())
         .collect();
     let mut steps = vec![DryStep::Note(format!(
         "check prerequisites: {} (as `cargo xtask doctor` does)",
@@ -151,6 +151,9 @@ pub fn build_and_plan(
     if !skip_build {
         lambda::build(root, target).run_ok(Show::Progress)?;
     }
+    generate(root, target)?;
+    tf.prepare()?;
+    tf.run_init()?;
     for bin in lambda::binaries(target) {
         let zip = terraform::package_path(root, bin);
         if !zip.is_file() {
@@ -165,9 +168,6 @@ pub fn build_and_plan(
             );
         }
     }
-    generate(root, target)?;
-    tf.prepare()?;
-    tf.run_init()?;
     let summary = tf.run_plan(false)?;
     print!("{}", summary.render_text(target.name()));
     if let Some(file) = summary_file {

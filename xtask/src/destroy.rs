@@ -100,8 +100,12 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
     if args.dry_run {
         let steps = vec![
             DryStep::Note(format!(
-                "check prerequisites: {:?} (as `cargo xtask doctor` does)",
+                "check prerequisites: {} (as `cargo xtask doctor` does)",
                 needs(&target)
+                    .iter()
+                    .map(|n| n.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             DryStep::Note(tf.prepare_note()),
             DryStep::Run(tf.init()),

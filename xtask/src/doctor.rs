@@ -29,6 +29,20 @@ pub enum Need {
     Providers,
 }
 
+impl Need {
+    pub fn label(self) -> &'static str {
+        match self {
+            Need::Terraform => "terraform >= 1.11",
+            Need::CargoLambda => "cargo-lambda",
+            Need::Zig => "zig",
+            Need::Arm64Target => "the aarch64 Rust target",
+            Need::AwsCredentials => "AWS credentials",
+            Need::PythonEnv => "the Python environment",
+            Need::Providers => "the AWS provider source",
+        }
+    }
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -147,13 +161,10 @@ pub fn run(root: &Path) -> Result<()> {
 
 fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    // stdout only: tools warn on stderr (terraform about a missing CLI configuration file), and JSON is on stdout.
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn terraform() -> Check {

@@ -21,6 +21,8 @@ pub struct Cmd {
     pub cwd: PathBuf,
     /// Variables set on top of the inherited environment (never secrets: they are printed).
     pub env: Vec<(String, String)>,
+    /// Exit codes that mean the command did its job (`terraform plan -detailed-exitcode` uses 2 for changes).
+    pub ok_codes: Vec<i32>,
 }
 
 /// A finished command: its exit code and what it printed.
@@ -65,7 +67,14 @@ impl Cmd {
             args: Vec::new(),
             cwd: cwd.to_path_buf(),
             env: Vec::new(),
+            ok_codes: vec![0],
         }
+    }
+
+    /// Exit codes besides 0 that are not failures.
+    pub fn also_ok(mut self, code: i32) -> Cmd {
+        self.ok_codes.push(code);
+        self
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
@@ -197,7 +206,7 @@ impl Cmd {
             stderr,
         };
         if let Some(step) = step {
-            if finished.success() {
+            if finished.code.is_some_and(|c| self.ok_codes.contains(&c)) {
                 step.done();
             } else {
                 step.fail();

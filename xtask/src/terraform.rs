@@ -141,9 +141,13 @@ pub struct Terraform {
     backend: String,
 }
 
-/// The zip cargo-lambda builds for a binary.
+/// The zip cargo-lambda builds for a binary, in cargo's target directory (`CARGO_TARGET_DIR` if set).
 pub fn package_path(root: &Path, bin: &str) -> PathBuf {
-    root.join("target/lambda").join(bin).join("bootstrap.zip")
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| root.join(d))
+        .unwrap_or_else(|| root.join("target"));
+    target_dir.join("lambda").join(bin).join("bootstrap.zip")
 }
 
 impl Terraform {
@@ -207,11 +211,15 @@ impl Terraform {
         })
     }
 
+    /// `terraform <args>`; `-no-color` goes right after the subcommand, since Terraform stops reading
+    /// options at the first positional argument (a plan file).
     fn cmd(&self, purpose: String, args: &[&str]) -> Cmd {
-        let mut cmd = Cmd::new(purpose, "terraform", &self.workdir).args(args.iter().copied());
+        let mut cmd =
+            Cmd::new(purpose, "terraform", &self.workdir).args(args.iter().take(1).copied());
         if !self.color {
             cmd = cmd.arg("-no-color");
         }
+        cmd = cmd.args(args.iter().skip(1).copied());
         for (k, v) in &self.env {
             cmd = cmd.env(k, v);
         }
@@ -220,7 +228,7 @@ impl Terraform {
 
     fn with_vars(&self, mut cmd: Cmd) -> Cmd {
         for (k, v) in &self.vars {
-            cmd = cmd.arg("-var").arg(format!("{k}={v}"));
+            cmd = cmd.arg(format!("-var={k}={v}"));
         }
         cmd
     }
@@ -228,7 +236,7 @@ impl Terraform {
     /// What `prepare` does, for the dry run.
     pub fn prepare_note(&self) -> String {
         format!(
-            "copy {}/*.tf.json into Terraform's working directory {} (replacing the previous copies)",
+            "copy the files of {} into Terraform's working directory {} (replacing the previous *.tf.json)",
             self.generated.display(),
             self.workdir.display()
         )
@@ -245,17 +253,19 @@ impl Terraform {
                     .with_context(|| format!("removing {}", path.display()))?;
             }
         }
+        // Every rendered file, not only *.tf.json: the configuration reads some (the dashboard body) with file().
         let mut copied = 0;
         for entry in std::fs::read_dir(&self.generated)
             .with_context(|| format!("reading {}", self.generated.display()))?
         {
-            let path = entry?.path();
-            if let Some(name) = path
-                .file_name()
-                .filter(|n| n.to_string_lossy().ends_with(".tf.json"))
-            {
-                std::fs::copy(&path, self.workdir.join(name))
-                    .with_context(|| format!("copying {}", path.display()))?;
+            let entry = entry?;
+            let name = entry.file_name();
+            if !entry.file_type()?.is_file() || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            std::fs::copy(entry.path(), self.workdir.join(&name))
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+            if name.to_string_lossy().ends_with(".tf.json") {
                 copied += 1;
             }
         }
@@ -301,7 +311,7 @@ impl Terraform {
         if destroy {
             args.push("-destroy");
         }
-        self.with_vars(self.cmd(purpose.into(), &args))
+        self.with_vars(self.cmd(purpose.into(), &args)).also_ok(2)
     }
 
     pub fn show(&self, destroy: bool) -> Cmd {
