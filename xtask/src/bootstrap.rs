@@ -6,7 +6,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
@@ -67,10 +67,17 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn failed<E: ProvideErrorMetadata>(what: &str, bucket: &str, e: &E) -> anyhow::Error {
+fn failed<E>(what: &str, bucket: &str, e: &E) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    let detail = match e.message().or(e.code()) {
+        Some(m) => m.to_string(),
+        // No service error: a connection or signing problem, described by the SDK's error chain.
+        None => DisplayErrorContext(e).to_string(),
+    };
     anyhow!(
-        "{what} s3://{bucket} failed: {} (are AWS credentials with S3 rights set? `cargo xtask doctor` checks)",
-        e.message().or(e.code()).unwrap_or("unknown error")
+        "{what} s3://{bucket} failed: {detail} (are AWS credentials with S3 rights set? `cargo xtask doctor` checks)"
     )
 }
 
@@ -106,14 +113,23 @@ async fn ensure_exists(s3: &Client, bucket: &str, region: &str) -> Result<bool> 
 }
 
 async fn ensure_versioned(s3: &Client, bucket: &str) -> Result<bool> {
-    let current = s3
-        .get_bucket_versioning()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| failed("reading versioning of", bucket, &e))?;
-    if current.status() == Some(&BucketVersioningStatus::Enabled) {
-        return Ok(false);
+    match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(current) if current.status() == Some(&BucketVersioningStatus::Enabled) => {
+            return Ok(false);
+        }
+        Ok(_) => {}
+        // moto answers with a `GetBucketVersioningResponse` root the SDK cannot parse (AWS sends
+        // `VersioningConfiguration`); a 200 is an answer all the same, so read its status from the body.
+        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(200) => {
+            let enabled = e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .is_some_and(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>"));
+            if enabled {
+                return Ok(false);
+            }
+        }
+        Err(e) => return Err(failed("reading versioning of", bucket, &e)),
     }
     s3.put_bucket_versioning()
         .bucket(bucket)

@@ -1,0 +1,478 @@
+//! `bootstrap`, `secret` and `replay` for real, against moto server: the binary runs as a subprocess with
+//! `AWS_ENDPOINT_URL` pointing at it; the test checks the result with the AWS SDK and, for replay, with the
+//! project's NiFi-compatible receiver running in-process.
+
+mod common;
+
+use std::time::Duration;
+
+use app::bundle::{Bundle, BundleWriter};
+use app::manifest::FileEntry;
+use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, StorageClass};
+use common::{Run, assert_never_shown, xtask};
+use emulator::Moto;
+use sha2::{Digest, Sha256};
+
+const REGION: &str = "eu-west-2";
+const SECRET: &str = "file-aggregator-local/endpoint-credentials";
+const ARCHIVE: &str = "file-aggregator-local-archive";
+
+async fn sdk(moto: &Moto) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Runs xtask off the async runtime, so the in-process receiver keeps serving meanwhile.
+async fn run(command: common::Xtask) -> Run {
+    tokio::task::spawn_blocking(move || command.run())
+        .await
+        .expect("xtask ran")
+}
+
+/// A small bundle of `n` files, as the aggregator builds them.
+fn bundle(n: usize) -> Bundle {
+    let created = app::now_rfc3339();
+    let id = format!("replay-test-{}", uuid_like());
+    let mut writer = BundleWriter::new(id, created.clone(), 6).expect("bundle writer");
+    for i in 0..n {
+        let body = format!("file {i} of the replay test\n").repeat(50);
+        let key = format!("incoming/file-{i}.txt");
+        writer
+            .append(
+                FileEntry {
+                    bucket: "file-aggregator-local-landing".into(),
+                    key: key.clone(),
+                    path: app::bundle::entry_path(&key),
+                    version_id: None,
+                    size: body.len() as u64,
+                    etag: "\"etag\"".into(),
+                    event_time: created.clone(),
+                    sha256: hex::encode(Sha256::digest(body.as_bytes())),
+                },
+                body.as_bytes(),
+            )
+            .expect("append");
+    }
+    writer.finish().expect("finish")
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// The archive bucket and the endpoint secret, as `deploy local` leaves them, and a receiver that wants
+/// the secret's credentials.
+async fn archive_and_receiver(
+    sdk: &SdkConfig,
+    password: &str,
+) -> (aws_sdk_s3::Client, RunningReceiver, tempfile::TempDir) {
+    let s3 = s3(sdk);
+    s3.create_bucket()
+        .bucket(ARCHIVE)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("archive bucket");
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    secrets
+        .create_secret()
+        .name(SECRET)
+        .secret_string(serde_json::json!({"username": "nifi", "password": password}).to_string())
+        .send()
+        .await
+        .expect("secret");
+    let store = tempfile::tempdir().expect("store");
+    let receiver = app::receiver::spawn(
+        ReceiverConfig::new(store.path().join("bundles"))
+            .with_credentials(BasicCredentials::new("nifi", password)),
+    )
+    .await
+    .expect("receiver");
+    (s3, receiver, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_makes_the_state_bucket_once() {
+    let moto = Moto::start().expect("moto");
+    let first = run(xtask(&["bootstrap", "dev"]).aws(moto.endpoint())).await;
+    first
+        .assert_ok()
+        .assert_contains("s3://file-aggregator-dev-tfstate (eu-west-2): created, versioning enabled, default encryption set to SSE-KMS, public access blocked, TLS-only policy added.");
+
+    let s3 = s3(&sdk(&moto).await);
+    let bucket = "file-aggregator-dev-tfstate";
+    let encryption = s3
+        .get_bucket_encryption()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("encryption");
+    let algorithm = encryption
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .map(|d| d.sse_algorithm().clone());
+    assert_eq!(algorithm, Some(ServerSideEncryption::AwsKms));
+    let block = s3
+        .get_public_access_block()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("public access block");
+    let block = block
+        .public_access_block_configuration()
+        .expect("configuration");
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let policy = s3
+        .get_bucket_policy()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("policy");
+    let policy = policy.policy().unwrap_or_default();
+    assert!(
+        policy.contains("aws:SecureTransport") && policy.contains("Deny"),
+        "{policy}"
+    );
+
+    // moto enforces bucket policies: over plain HTTP, writing is refused.
+    let plain = s3
+        .put_object()
+        .bucket(bucket)
+        .key("probe")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    let status = plain
+        .err()
+        .and_then(|e| e.raw_response().map(|r| r.status().as_u16()));
+    assert_eq!(status, Some(403), "the TLS-only policy refuses plain HTTP");
+
+    let second = run(xtask(&["bootstrap", "dev"]).aws(moto.endpoint())).await;
+    second
+        .assert_ok()
+        .assert_contains("already bootstrapped")
+        .assert_contains("Nothing to do.");
+
+    // Versioned: a key written twice keeps both versions (moto's GetBucketVersioning answer is not one the
+    // Rust SDK parses, so the behaviour is checked instead, with the TLS-only policy out of the way).
+    s3.delete_bucket_policy()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("policy removed");
+    for body in ["state v1", "state v2"] {
+        s3.put_object()
+            .bucket(bucket)
+            .key("probe")
+            .body(ByteStream::from_static(body.as_bytes()))
+            .send()
+            .await
+            .expect("put");
+    }
+    let versions = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(
+        versions.versions().len(),
+        2,
+        "the state bucket keeps versions"
+    );
+
+    run(xtask(&["bootstrap", "local"]).aws(moto.endpoint()))
+        .await
+        .assert_ok()
+        .assert_contains("nothing to bootstrap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_is_put_validated_and_never_shown() {
+    const MARKER: &str = "Pw-Marker-4b1e0d";
+    let moto = Moto::start().expect("moto");
+    let value = serde_json::json!({"username": "nifi", "password": MARKER}).to_string();
+
+    // Before deploy there is no secret: refused, with the command to run.
+    let before = run(xtask(&["secret", "local"])
+        .aws(moto.endpoint())
+        .stdin(&value))
+    .await;
+    before
+        .assert_code(1)
+        .assert_contains("does not exist yet")
+        .assert_contains("cargo xtask deploy local");
+
+    let sdk = sdk(&moto).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    secrets
+        .create_secret()
+        .name(SECRET)
+        .send()
+        .await
+        .expect("create the empty secret as deploy does");
+
+    let put = run(xtask(&["secret", "local"])
+        .aws(moto.endpoint())
+        .stdin(&value))
+    .await;
+    put.assert_ok()
+        .assert_contains("(password, username)")
+        .assert_contains(SECRET)
+        .assert_contains("as version ");
+    let stored = secrets
+        .get_secret_value()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .expect("value");
+    let version = stored.version_id().expect("version id").to_string();
+    assert!(
+        put.stdout.contains(&version),
+        "the version id is printed:\n{}",
+        put.all()
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(stored.secret_string().expect("string")).expect("json");
+    assert_eq!(
+        stored,
+        serde_json::json!({"username": "nifi", "password": MARKER})
+    );
+
+    // Mutual TLS from files, merged with the JSON on stdin.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = dir.path().join("client.pem");
+    let key = dir.path().join("client.key");
+    std::fs::write(
+        &cert,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .expect("cert");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("key");
+    let mtls = run(xtask(&[
+        "secret",
+        "local",
+        "--stdin",
+        "--client-cert",
+        cert.to_str().expect("path"),
+        "--client-key",
+        key.to_str().expect("path"),
+    ])
+    .aws(moto.endpoint())
+    .stdin(&value))
+    .await;
+    mtls.assert_ok()
+        .assert_contains("client_cert_pem, client_key_pem");
+    let stored = secrets
+        .get_secret_value()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .expect("value");
+    assert!(
+        stored
+            .secret_string()
+            .unwrap_or_default()
+            .contains("BEGIN PRIVATE KEY")
+    );
+
+    assert_never_shown(MARKER, &[&before, &put, &mtls]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_restores_verifies_and_delivers_an_archived_bundle() {
+    const PASSWORD: &str = "Replay-Pw-91c2";
+    let moto = Moto::start().expect("moto");
+    let sdk = sdk(&moto).await;
+    let (s3, receiver, _store) = archive_and_receiver(&sdk, PASSWORD).await;
+
+    let bundle = bundle(3);
+    let created = time::OffsetDateTime::now_utc();
+    let key = app::archive::archive_key("bundles", created, &bundle.file_name());
+    app::archive::put_bundle(&s3, ARCHIVE, &key, &bundle, u64::MAX, 16 << 20)
+        .await
+        .expect("archived");
+    // The archive's lifecycle moves bundles to Deep Archive; do it at once.
+    s3.copy_object()
+        .bucket(ARCHIVE)
+        .key(&key)
+        .copy_source(format!("{ARCHIVE}/{key}"))
+        .storage_class(StorageClass::DeepArchive)
+        .metadata_directive(MetadataDirective::Copy)
+        .send()
+        .await
+        .expect("moved to deep archive");
+
+    // First run: the restore is requested; without --wait the command says to re-run and exits 75.
+    let first = run(xtask(&[
+        "replay",
+        "local",
+        "--bundle",
+        &key,
+        "--endpoint-url",
+        &receiver.url(),
+    ])
+    .aws(moto.endpoint()))
+    .await;
+    first
+        .assert_code(75)
+        .assert_contains("requested a Standard restore")
+        .assert_contains("up to 12 hours")
+        .assert_contains("re-run this same command");
+    assert_eq!(
+        receiver.stats().requests,
+        0,
+        "nothing delivered before the restore"
+    );
+
+    // moto completes restores at once: the same command now delivers, verified, as a replay.
+    let second = run(xtask(&[
+        "replay",
+        "local",
+        "--bundle",
+        &key,
+        "--endpoint-url",
+        &receiver.url(),
+        "--wait",
+    ])
+    .aws(moto.endpoint()))
+    .await;
+    second
+        .assert_ok()
+        .assert_contains(&format!("sha256 {} verified", bundle.sha256_hex()))
+        .assert_contains("Replayed 1 bundles");
+    let stored = receiver.stored_bundles().expect("stored");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].bundle_id, bundle.manifest.bundle_id);
+    assert_eq!(stored[0].sha256, bundle.sha256_hex());
+    assert!(stored[0].replay, "sent with X-Replay: true");
+    assert_eq!(stored[0].manifest.files.len(), 3);
+
+    // By time range: the hour around now holds this bundle.
+    let hour = time::Duration::HOUR;
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let from = (created - hour).format(fmt).expect("time");
+    let to = (created + hour).format(fmt).expect("time");
+    run(xtask(&[
+        "replay",
+        "local",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--endpoint-url",
+        &receiver.url(),
+    ])
+    .aws(moto.endpoint()))
+    .await
+    .assert_ok()
+    .assert_contains("Replayed 1 bundles");
+    assert_eq!(receiver.stats().stored, 2);
+    assert_never_shown(PASSWORD, &[&first, &second]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_refuses_a_tampered_archive_object() {
+    const PASSWORD: &str = "Tamper-Pw-55aa";
+    let moto = Moto::start().expect("moto");
+    let sdk = sdk(&moto).await;
+    let (s3, receiver, _store) = archive_and_receiver(&sdk, PASSWORD).await;
+    let bundle = bundle(2);
+    let key = app::archive::archive_key(
+        "bundles",
+        time::OffsetDateTime::now_utc(),
+        &bundle.file_name(),
+    );
+    // Other bytes under the original hash: what a damaged or altered object looks like.
+    let mut bytes = std::fs::read(bundle.path()).expect("bundle bytes");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    s3.put_object()
+        .bucket(ARCHIVE)
+        .key(&key)
+        .metadata(app::archive::SHA256_METADATA, bundle.sha256_hex())
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .expect("tampered object");
+    let run = run(xtask(&[
+        "replay",
+        "local",
+        "--bundle",
+        &key,
+        "--endpoint-url",
+        &receiver.url(),
+    ])
+    .aws(moto.endpoint()))
+    .await;
+    run.assert_code(1)
+        .assert_contains("does not match its recorded SHA-256")
+        .assert_contains("refusing to deliver it");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(receiver.stats().requests, 0, "nothing reached the endpoint");
+
+    // An object without the metadata cannot be verified, so it is refused too.
+    s3.put_object()
+        .bucket(ARCHIVE)
+        .key("bundles/unverifiable.tar.gz")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("object");
+    run_unverifiable(&moto, &receiver).await;
+}
+
+async fn run_unverifiable(moto: &Moto, receiver: &RunningReceiver) {
+    run(xtask(&[
+        "replay",
+        "local",
+        "--bundle",
+        "bundles/unverifiable.tar.gz",
+        "--endpoint-url",
+        &receiver.url(),
+    ])
+    .aws(moto.endpoint()))
+    .await
+    .assert_code(1)
+    .assert_contains("cannot be verified");
+}
