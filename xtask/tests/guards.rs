@@ -147,7 +147,7 @@ fn the_secret_shape_is_checked_before_anything_is_sent() {
             "`username` is missing",
         ),
         (
-            format!(r#"{{"username":"nifi","password":""}}"#),
+            r#"{"username":"nifi","password":""}"#.to_string(),
             "`password` is missing",
         ),
         (
