@@ -139,7 +139,12 @@ pub struct Terraform {
     env: Vec<(String, String)>,
     color: bool,
     backend: String,
+    /// The local environment's emulator: its state means nothing to another emulator.
+    local_endpoint: Option<String>,
 }
+
+/// Records which emulator the local state file describes.
+const LOCAL_ENDPOINT_FILE: &str = ".xtask-local-endpoint";
 
 /// The zip cargo-lambda builds for a binary, in cargo's target directory (`CARGO_TARGET_DIR` if set).
 pub fn package_path(root: &Path, bin: &str) -> PathBuf {
@@ -165,6 +170,11 @@ impl Terraform {
                 .context("reading the current directory")?
                 .join(workdir)
         };
+        let local_endpoint = if target.is_local() {
+            target.local_endpoint()?
+        } else {
+            None
+        };
         let mut vars = vec![(
             "lambda_package".to_string(),
             package_path(root, "aggregator").display().to_string(),
@@ -181,8 +191,8 @@ impl Terraform {
         ];
         if target.is_local() {
             // The local provider block points every service at var.aws_endpoint: moto, wherever it runs.
-            if let Some(endpoint) = target.local_endpoint()? {
-                vars.push(("aws_endpoint".into(), endpoint));
+            if let Some(endpoint) = &local_endpoint {
+                vars.push(("aws_endpoint".into(), endpoint.clone()));
             }
             // moto accepts any key; the provider still wants one to sign with.
             for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
@@ -208,6 +218,7 @@ impl Terraform {
             vars,
             env,
             color: crate::ui::color(),
+            local_endpoint,
         })
     }
 
@@ -269,6 +280,7 @@ impl Terraform {
                 copied += 1;
             }
         }
+        self.forget_other_emulators_state()?;
         if copied == 0 {
             bail!(
                 "{} holds no *.tf.json: run `cargo xtask generate`",
@@ -281,6 +293,36 @@ impl Terraform {
                 "# written by cargo xtask (--registry): install providers from the registry only\nprovider_installation {\n  direct {}\n}\n",
             )?;
         }
+        Ok(())
+    }
+
+    /// moto keeps everything in memory: a state file written against another emulator (another port, or a
+    /// moto since restarted on a new one) describes resources that no longer exist anywhere, and refreshing
+    /// it fails on the dead endpoint. It is set aside as `terraform.tfstate.other-emulator`, and the
+    /// deployment starts from an empty state, as the new emulator is an empty account.
+    fn forget_other_emulators_state(&self) -> Result<()> {
+        let Some(endpoint) = &self.local_endpoint else {
+            return Ok(());
+        };
+        let marker = self.workdir.join(LOCAL_ENDPOINT_FILE);
+        let state = self.workdir.join("terraform.tfstate");
+        let recorded = std::fs::read_to_string(&marker).ok();
+        if state.exists() && recorded.as_deref().map(str::trim) != Some(endpoint.as_str()) {
+            let aside = self.workdir.join("terraform.tfstate.other-emulator");
+            std::fs::rename(&state, &aside)
+                .with_context(|| format!("setting aside {}", state.display()))?;
+            eprintln!(
+                "note: the local state in {} was written against {} and this run uses {endpoint}: set it aside as {} and starting from empty state",
+                self.workdir.display(),
+                recorded
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or("another emulator"),
+                aside.display()
+            );
+        }
+        std::fs::write(&marker, endpoint)
+            .with_context(|| format!("writing {}", marker.display()))?;
         Ok(())
     }
 
@@ -486,5 +528,37 @@ mod tests {
                 origin: "--plugin-dir"
             }
         );
+    }
+
+    #[test]
+    fn local_state_of_another_emulator_is_set_aside() {
+        let generated = tempfile::tempdir().expect("tempdir");
+        let work = tempfile::tempdir().expect("tempdir");
+        std::fs::write(generated.path().join("main.tf.json"), "{}").expect("write");
+        let tf = |endpoint: &str| Terraform {
+            workdir: work.path().to_path_buf(),
+            providers: Providers::Registry { forced: false },
+            generated: generated.path().to_path_buf(),
+            vars: Vec::new(),
+            env: Vec::new(),
+            color: false,
+            backend: String::new(),
+            local_endpoint: Some(endpoint.to_string()),
+        };
+        let state = work.path().join("terraform.tfstate");
+        tf("http://127.0.0.1:5000").prepare().expect("prepare");
+        std::fs::write(&state, "{}").expect("state");
+        // The same emulator again: the state is kept.
+        tf("http://127.0.0.1:5000").prepare().expect("prepare");
+        assert!(state.exists());
+        // Another one: the state is set aside, not deleted.
+        tf("http://127.0.0.1:5001").prepare().expect("prepare");
+        assert!(!state.exists());
+        assert!(
+            work.path()
+                .join("terraform.tfstate.other-emulator")
+                .exists()
+        );
+        assert!(work.path().join("main.tf.json").exists());
     }
 }
