@@ -4,6 +4,8 @@
 //! - the delivery endpoint is the receiver the local runner starts on this machine (`Endpoint::LocalProcess`),
 //!   not a Lambda behind a function URL: moto does not run Lambdas, so dev's mock receiver would never answer;
 //!   for the same reason there is no NAT gateway or public subnet (nothing leaves the machine);
+//! - no TLS-only bucket policies: moto applies their Deny without evaluating the `aws:SecureTransport`
+//!   condition, so every request over the emulator's plain HTTP would be refused;
 //! - no composite alarm (moto has no PutCompositeAlarm): each alarm notifies the topic itself;
 //! - state is local (no S3 backend) and the provider's endpoints point at `var.aws_endpoint`.
 

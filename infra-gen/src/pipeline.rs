@@ -162,6 +162,7 @@ impl Pipeline {
                 days: env.storage.landing_expiry_days,
             },
             prevent_destroy: keep,
+            tls_only: env.kind != Kind::Local,
         };
         let archive = Bucket {
             name: "archive",
@@ -171,6 +172,7 @@ impl Pipeline {
                 days: env.storage.archive_deep_archive_after_days,
             },
             prevent_destroy: keep,
+            tls_only: env.kind != Kind::Local,
         };
         let dlq = Queue {
             name: "dlq",

@@ -23,6 +23,9 @@ pub struct Bucket {
     pub key_arn: Expr,
     pub lifecycle: Lifecycle,
     pub prevent_destroy: bool,
+    /// Whether the TLS-only bucket policy is rendered. Only the local environment goes without: moto applies
+    /// the Deny without evaluating its `aws:SecureTransport` condition, which would refuse every request.
+    pub tls_only: bool,
 }
 
 impl Bucket {
@@ -133,12 +136,14 @@ impl Bucket {
                 "depends_on": [versioning.address()],
             }),
         );
-        let policy = self.policy();
-        f.data(&policy.data_ref(), policy.data_body());
-        f.resource(
-            &Ref::resource("aws_s3_bucket_policy", n),
-            json!({"bucket": bucket, "policy": policy.json()}),
-        );
+        if self.tls_only {
+            let policy = self.policy();
+            f.data(&policy.data_ref(), policy.data_body());
+            f.resource(
+                &Ref::resource("aws_s3_bucket_policy", n),
+                json!({"bucket": bucket, "policy": policy.json()}),
+            );
+        }
     }
 }
 
