@@ -8,6 +8,12 @@
 //! with ChangeMessageVisibility: doubling from `base` up to `max`. Short blips cost seconds of latency; a long
 //! outage costs about one receive per `max`, and messages resume within `max` of the endpoint's recovery.
 //!
+//! Why this rather than pausing the event source mapping from a controller that watches the endpoint's health
+//! check: the controller would be one more component that must itself be deployed, alarmed and trusted (a mapping
+//! left disabled stops delivery silently), and the messages already in flight when the outage starts would still
+//! need a hold. Holding per receive needs nothing but the queue, and recovery is automatic: the first message that
+//! comes back after the endpoint recovers is delivered, and the breaker's probe closes the circuit for the rest.
+//!
 //! The aggregator reads `base` and `max` from its environment; the infrastructure model sets them and checks,
 //! with [`Schedule::receives_within`], that `maxReceiveCount` exceeds the receives the promised outage costs.
 //! Both use this one crate, so the invariant cannot drift between code and infrastructure.

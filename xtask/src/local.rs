@@ -1,28 +1,675 @@
-//! `cargo xtask local`: the pipeline end to end on this machine, with no AWS account. For now it runs the
-//! end-to-end scenario the tests use (moto server + the receiver + the real handler through the local event
-//! source mapping); the local-run issue replaces it with a deployment of generated/local.
+//! `cargo xtask local`: the whole pipeline on this machine, with no AWS account.
+//!
+//! It starts moto server on a loopback port and deploys the `local` environment into it by the very path that
+//! deploys dev and prod (`cargo xtask deploy local --yes`: build, generate, terraform init/plan/apply), puts
+//! local credentials with `cargo xtask secret local`, starts the bundled receiver as the NiFi endpoint, and
+//! runs the real handler as AWS would: a local event source mapping with the deployed mapping's batch size,
+//! batching window and maximum concurrency. The aggregator's configuration is the deployed function's
+//! environment, read back from the emulator; only the endpoint URL (a port chosen now) and path-style S3
+//! addressing are set here.
+//!
+//! `local` runs a demo (upload, wait, verify, report, stop); `local up` keeps it running with a status line;
+//! `load` (see load.rs) drives it at a rate and measures the service level objective.
 
-use std::path::Path;
-use std::process::Command;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use app::poller::{Mapping, Poller};
+use app::receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, StoredBundle};
+use app::{Aggregator, RawConfig};
+use aws_config::SdkConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
+use emulator::Moto;
+use sha2::{Digest, Sha256};
 
-use crate::{run, setup};
+use crate::report::{Measurements, Sample};
+use crate::{setup, target};
 
-pub fn run_local(root: &Path) -> Result<()> {
-    setup::run_setup(root)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(cargo)
-        .args([
-            "test",
-            "--package",
-            "app",
-            "--test",
-            "aggregator",
-            "--",
-            "--nocapture",
-            "--test-threads",
-            "2",
-        ])
-        .current_dir(root))
+/// Options shared by `local`, `local up` and `load`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Deliver to this NiFi URL instead of the bundled receiver.
+    #[arg(long, value_name = "URL", conflicts_with = "minio_endpoint")]
+    pub nifi_url: Option<String>,
+    /// Deliver to this S3-compatible (MinIO) endpoint instead of NiFi.
+    #[arg(long, value_name = "URL", requires = "minio_bucket")]
+    pub minio_endpoint: Option<String>,
+    /// The bucket in the MinIO endpoint.
+    #[arg(long, value_name = "BUCKET")]
+    pub minio_bucket: Option<String>,
+    /// Make the bundled receiver fail: 503, timeout or drop.
+    #[arg(long, value_name = "MODE", value_parser = ["503", "timeout", "drop"])]
+    pub fail: Option<String>,
+    /// When the fault starts, in seconds after the files start arriving.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, requires = "fail")]
+    pub fail_after: u64,
+    /// How long the fault lasts, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, requires = "fail")]
+    pub fail_for: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub mode: Option<Mode>,
+    /// How many files the demo uploads.
+    #[arg(long, default_value_t = 300)]
+    pub files: usize,
+    #[command(flatten)]
+    pub stack: StackOptions,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Mode {
+    /// Keep the stack running, with a live status line, until Ctrl-C.
+    Up,
+}
+
+/// The running local pipeline.
+pub struct LocalStack {
+    pub moto: Moto,
+    pub sdk: SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub landing_bucket: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub breaker_table: String,
+    pub receiver: Option<RunningReceiver>,
+    pub endpoint_url: String,
+    config: RawConfig,
+    mapping: Mapping,
+    max_concurrency: usize,
+    stop: AtomicBool,
+}
+
+const REGION: &str = "eu-west-2";
+/// Terraform's working directory for local runs.
+const WORK_DIR: &str = "target/xtask/local-run";
+
+/// The environment children (deploy, secret) and the SDK see: the emulator, with moto's customary keys.
+fn emulator_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", REGION.into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+fn xtask(root: &Path, args: &[&str], env: &[(&'static str, String)]) -> Result<Command> {
+    let exe = std::env::current_exe().context("finding the xtask binary")?;
+    let mut command = Command::new(exe);
+    command.args(args).current_dir(root);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Ok(command)
+}
+
+impl LocalStack {
+    /// Starts moto, deploys `local` into it, sets the secret, starts the receiver and the mapping.
+    pub async fn start(root: &Path, options: &StackOptions) -> Result<LocalStack> {
+        setup::run_setup(root)?;
+        let target = target::resolve("local")?;
+        let moto = Moto::start()?;
+        println!("local: moto server on {}", moto.endpoint());
+        let env = emulator_env(moto.endpoint());
+        // A working directory of its own, so a local run never shares Terraform state with a deploy of
+        // `local` that someone runs by hand (deploy sets aside state written against another emulator).
+        let work_dir = root.join(WORK_DIR);
+        let work_dir_arg = work_dir.display().to_string();
+        crate::run(&mut xtask(
+            root,
+            &["deploy", "local", "--yes", "--work-dir", &work_dir_arg],
+            &env,
+        )?)
+        .context("deploying the local environment into moto failed")?;
+
+        let username = "local";
+        let password = format!("local-{}", uuid_like());
+        let mut secret = xtask(root, &["secret", "local", "--stdin"], &env)?;
+        secret.stdin(Stdio::piped());
+        let mut child = secret
+            .spawn()
+            .context("starting `cargo xtask secret local`")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            write!(
+                stdin,
+                r#"{{"username":"{username}","password":"{password}"}}"#
+            )?;
+        }
+        if !child.wait()?.success() {
+            bail!("`cargo xtask secret local` failed");
+        }
+
+        for (k, v) in &env {
+            // SAFETY of intent: xtask is single-purpose here; the SDK reads these while loading its config.
+            unsafe { std::env::set_var(k, v) };
+        }
+        let sdk = crate::aws::sdk(&target).await;
+        let s3 = crate::aws::s3(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
+
+        let terraform = crate::terraform::Terraform::new(
+            root,
+            &target,
+            &crate::terraform::Options {
+                work_dir: Some(work_dir),
+                plugin_dir: None,
+                registry: false,
+            },
+        )?;
+        let outputs = terraform.run_output()?;
+        let output = |name: &str| -> Result<String> {
+            crate::terraform::output_string(&outputs, name)
+                .with_context(|| format!("the local deployment has no Terraform output `{name}`"))
+        };
+        let function_name = output("function_name")?;
+        let landing_bucket = output("landing_bucket")?;
+
+        let function = lambda
+            .get_function_configuration()
+            .function_name(&function_name)
+            .send()
+            .await
+            .context("reading the deployed function's configuration from the emulator")?;
+        let deployed: HashMap<String, String> = function
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default();
+        let timeout = Duration::from_secs(function.timeout().unwrap_or(60).max(1) as u64);
+        // Listed unfiltered: moto does not filter by a function's name, only by its ARN.
+        let mappings = lambda
+            .list_event_source_mappings()
+            .send()
+            .await
+            .context("reading the deployed event source mapping")?;
+        let mapping = mappings
+            .event_source_mappings()
+            .iter()
+            .find(|m| {
+                m.function_arn()
+                    .is_some_and(|arn| arn.ends_with(&format!(":{function_name}")))
+            })
+            .context("the local deployment has no event source mapping for the function")?;
+        let batch_size = mapping.batch_size().unwrap_or(10).max(1) as usize;
+        let window = Duration::from_secs(
+            mapping
+                .maximum_batching_window_in_seconds()
+                .unwrap_or(0)
+                .max(0) as u64,
+        );
+        let max_concurrency = mapping
+            .scaling_config()
+            .and_then(|s| s.maximum_concurrency())
+            .unwrap_or(2)
+            .max(1) as usize;
+
+        let mut config = RawConfig::from_pairs(deployed.clone());
+        config.set("S3_FORCE_PATH_STYLE", "true");
+        let receiver = match (&options.nifi_url, &options.minio_endpoint) {
+            (Some(url), _) => {
+                config.set("NIFI_URL", url.clone());
+                None
+            }
+            (None, Some(endpoint)) => {
+                config.set("SINK", "minio");
+                config.set("MINIO_ENDPOINT", endpoint.clone());
+                config.set(
+                    "MINIO_BUCKET",
+                    options.minio_bucket.clone().unwrap_or_default(),
+                );
+                None
+            }
+            (None, None) => {
+                let store = root.join("target/local/bundles");
+                let _ = std::fs::remove_dir_all(&store);
+                let receiver = app::receiver::spawn(
+                    ReceiverConfig::new(&store)
+                        .with_credentials(BasicCredentials::new(username, password.clone())),
+                )
+                .await?;
+                config.set("NIFI_URL", receiver.url());
+                Some(receiver)
+            }
+        };
+        config
+            .validate()
+            .context("the deployed function's configuration")?;
+        let endpoint_url = match (&receiver, &options.nifi_url, &options.minio_endpoint) {
+            (Some(r), _, _) => r.url(),
+            (None, Some(u), _) => u.clone(),
+            (None, None, Some(m)) => m.clone(),
+            (None, None, None) => String::new(),
+        };
+        let queue_url = deployed
+            .get("SOURCE_QUEUE_URL")
+            .cloned()
+            .unwrap_or_default();
+        let dlq_url = deployed.get("DLQ_URL").cloned().unwrap_or_default();
+        let breaker_table = deployed.get("BREAKER_TABLE").cloned().unwrap_or_default();
+        let stack = LocalStack {
+            moto,
+            s3,
+            sqs,
+            dynamodb,
+            landing_bucket,
+            queue_url: queue_url.clone(),
+            dlq_url,
+            breaker_table,
+            receiver,
+            endpoint_url,
+            config,
+            mapping: Mapping {
+                queue_url,
+                batch_size,
+                batching_window: window,
+                function_timeout: timeout,
+            },
+            max_concurrency,
+            stop: AtomicBool::new(false),
+            sdk,
+        };
+        println!(
+            "local: mapping batch size {batch_size}, batching window {window:?}, maximum concurrency {max_concurrency}; endpoint {}",
+            stack.endpoint_url
+        );
+        Ok(stack)
+    }
+
+    /// Runs the mapping until `halt`: one poller and one aggregator instance per unit of maximum concurrency.
+    pub async fn run_mapping(&self) -> Result<()> {
+        let config = self.config.validate()?;
+        let pollers = (0..self.max_concurrency).map(|_| {
+            let aggregator = Aggregator::new(config.clone(), &self.sdk)
+                .with_metrics_writer(Box::new(std::io::sink()));
+            let poller = Poller::new(self.sqs.clone(), self.mapping.clone());
+            async move {
+                while !self.stop.load(Ordering::Relaxed) {
+                    if let Err(e) = poller
+                        .invoke_once(&aggregator, Duration::from_secs(1))
+                        .await
+                    {
+                        eprintln!("local: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        futures::future::join_all(pollers).await;
+        Ok(())
+    }
+
+    /// Tells the mapping to stop after the invocations under way.
+    pub fn halt(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `work` while the mapping runs, then stops the mapping.
+    pub async fn with_mapping<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T> {
+        let work = async {
+            let result = work.await;
+            self.halt();
+            result
+        };
+        let (mapping, result) = tokio::join!(self.run_mapping(), work);
+        mapping?;
+        Ok(result)
+    }
+
+    /// Puts a file into the landing bucket, as the external party does.
+    pub async fn upload(&self, key: &str, body: Vec<u8>) -> Result<()> {
+        self.s3
+            .put_object()
+            .bucket(&self.landing_bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .with_context(|| format!("uploading {key}"))?;
+        Ok(())
+    }
+
+    /// Makes the bundled receiver fail for a while, starting after a delay.
+    pub fn schedule_fault(&self, options: &StackOptions) {
+        let (Some(mode), Some(receiver)) = (&options.fail, &self.receiver) else {
+            return;
+        };
+        let fault = match mode.as_str() {
+            "503" => Fault::Unavailable,
+            "timeout" => Fault::Timeout {
+                delay: Duration::from_secs(120),
+            },
+            _ => Fault::Drop,
+        };
+        let handle = receiver.handle();
+        let (after, lasts) = (
+            Duration::from_secs(options.fail_after),
+            Duration::from_secs(options.fail_for),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            println!("local: the receiver fails ({}) for {lasts:?}", fault.mode());
+            handle.set_fault_for(fault, lasts);
+        });
+    }
+
+    /// Messages in a queue, visible and in flight.
+    pub async fn depth(&self, url: &str) -> usize {
+        let Ok(out) = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+        else {
+            return 0;
+        };
+        out.attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
+            .unwrap_or(0)
+    }
+
+    /// The breaker's stored state, `CLOSED` when there is none.
+    pub async fn breaker_state(&self) -> String {
+        let Ok(out) = self
+            .dynamodb
+            .scan()
+            .table_name(&self.breaker_table)
+            .send()
+            .await
+        else {
+            return "unknown".into();
+        };
+        out.items()
+            .first()
+            .and_then(|i| i.get("state"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| "CLOSED".into())
+    }
+
+    /// What the bundled receiver stored so far.
+    pub fn stored(&self) -> Vec<StoredBundle> {
+        self.receiver
+            .as_ref()
+            .and_then(|r| r.stored_bundles().ok())
+            .unwrap_or_default()
+    }
+
+    /// Stops the receiver and the emulator.
+    pub async fn stop(mut self) {
+        if let Some(receiver) = self.receiver.take() {
+            receiver.shutdown().await;
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}", Sha256::digest(nanos.to_le_bytes()))[..16].to_string()
+}
+
+/// A file the run uploaded, to check what arrives against.
+pub struct Sent {
+    pub sha256: String,
+    pub uploaded_at: time::OffsetDateTime,
+}
+
+impl LocalStack {
+    /// The pipeline's progress now, for the picture over time.
+    pub async fn sample(&self, started: Instant, uploaded: usize) -> Sample {
+        Sample {
+            at: started.elapsed().as_secs_f64(),
+            uploaded,
+            delivered: self.stored().iter().map(|b| b.manifest.files.len()).sum(),
+            backlog: self.depth(&self.queue_url).await,
+        }
+    }
+}
+
+/// After the uploads: waits until every sent file is in a stored bundle (or `limit` passes), sampling progress
+/// every second, then checks and measures what arrived.
+pub async fn settle(
+    stack: &LocalStack,
+    sent: &HashMap<String, Sent>,
+    started: Instant,
+    upload_span: Duration,
+    limit: Duration,
+    mut samples: Vec<Sample>,
+) -> Result<Measurements> {
+    let deadline = Instant::now() + limit;
+    loop {
+        samples.push(stack.sample(started, sent.len()).await);
+        if delivered_keys(&stack.stored(), sent).len() == sent.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let mut m = measure(stack, sent)?;
+    m.samples = samples;
+    m.upload_span = upload_span;
+    m.dead_letters = stack.depth(&stack.dlq_url).await;
+    Ok(m)
+}
+
+fn delivered_keys<'a>(
+    bundles: &'a [StoredBundle],
+    sent: &HashMap<String, Sent>,
+) -> HashMap<&'a str, usize> {
+    let mut keys = HashMap::new();
+    for bundle in bundles {
+        for file in &bundle.manifest.files {
+            if sent.contains_key(&file.key) {
+                *keys.entry(file.key.as_str()).or_insert(0) += 1;
+            }
+        }
+    }
+    keys
+}
+
+/// Checks what arrived against what was sent, file by file, and measures it.
+pub fn measure(stack: &LocalStack, sent: &HashMap<String, Sent>) -> Result<Measurements> {
+    let bundles = stack.stored();
+    let mut m = Measurements {
+        files_uploaded: sent.len(),
+        ..Measurements::default()
+    };
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for bundle in &bundles {
+        // The receiver checked hash and manifest before it stored; check the stored bytes once more.
+        if let Some(receiver) = &stack.receiver {
+            let bytes = std::fs::read(receiver.bundle_path(&bundle.bundle_id))
+                .with_context(|| format!("reading stored bundle {}", bundle.bundle_id))?;
+            if hex::encode(Sha256::digest(&bytes)) != bundle.sha256 {
+                bail!(
+                    "stored bundle {} does not match its SHA-256",
+                    bundle.bundle_id
+                );
+            }
+        }
+        let mut counted = false;
+        for file in &bundle.manifest.files {
+            let Some(original) = sent.get(&file.key) else {
+                continue;
+            };
+            if file.sha256 != original.sha256 {
+                bail!(
+                    "{} arrived with SHA-256 {} but was sent with {}",
+                    file.key,
+                    file.sha256,
+                    original.sha256
+                );
+            }
+            *seen.entry(file.key.as_str()).or_insert(0) += 1;
+            m.bytes_in += file.size;
+            let latency = bundle.received_at - original.uploaded_at;
+            m.latencies
+                .push(Duration::from_secs_f64(latency.as_seconds_f64().max(0.0)));
+            counted = true;
+        }
+        if counted {
+            m.bundles += 1;
+            m.bytes_out += bundle.size;
+        }
+    }
+    if let Some((key, n)) = seen.iter().find(|(_, n)| **n > 1) {
+        bail!("{key} was delivered {n} times");
+    }
+    m.files_delivered = seen.len();
+    Ok(m)
+}
+
+/// A file of `size` bytes: text that compresses as real records do.
+pub fn content(i: usize, size: usize) -> Vec<u8> {
+    let line = format!(
+        "{{\"file\":{i},\"reading\":{},\"status\":\"ok\"}}\n",
+        i * 7919 % 1000
+    );
+    line.as_bytes()
+        .iter()
+        .cycle()
+        .take(size.max(1))
+        .copied()
+        .collect()
+}
+
+pub async fn run(root: &Path, args: Args) -> Result<()> {
+    let stack = LocalStack::start(root, &args.stack).await?;
+    let result = match args.mode {
+        Some(Mode::Up) => stack.with_mapping(up(&stack)).await,
+        None => stack.with_mapping(demo(&stack, &args)).await,
+    };
+    let result = result.and_then(|r| r);
+    stack.stop().await;
+    result
+}
+
+async fn demo(stack: &LocalStack, args: &Args) -> Result<()> {
+    let started = Instant::now();
+    stack.schedule_fault(&args.stack);
+    let mut sent = HashMap::new();
+    let uploads = upload_all(
+        stack,
+        (0..args.files)
+            .map(|i| {
+                (
+                    format!("demo/{i:05}.json"),
+                    content(i, 2_000 + i * 37 % 8_000),
+                )
+            })
+            .collect(),
+    )
+    .await?;
+    for (key, s) in uploads {
+        sent.insert(key, s);
+    }
+    let upload_span = started.elapsed();
+    println!(
+        "local: uploaded {} files in {upload_span:.1?}; waiting for delivery",
+        sent.len()
+    );
+    let m = settle(
+        stack,
+        &sent,
+        started,
+        upload_span,
+        Duration::from_secs(600),
+        Vec::new(),
+    )
+    .await?;
+    println!("{}", m.text());
+    if m.files_delivered != m.files_uploaded {
+        bail!(
+            "{} of {} files did not arrive",
+            m.files_uploaded - m.files_delivered,
+            m.files_uploaded
+        );
+    }
+    println!("local: every file arrived intact");
+    Ok(())
+}
+
+/// Uploads files 16 at a time, recording when each upload finished.
+async fn upload_all(
+    stack: &LocalStack,
+    files: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<(String, Sent)>> {
+    use futures::StreamExt;
+    let results: Vec<Result<(String, Sent)>> = futures::stream::iter(files)
+        .map(|(key, body)| async move {
+            let sha256 = hex::encode(Sha256::digest(&body));
+            stack.upload(&key, body).await?;
+            Ok((
+                key,
+                Sent {
+                    sha256,
+                    uploaded_at: time::OffsetDateTime::now_utc(),
+                },
+            ))
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn up(stack: &LocalStack) -> Result<()> {
+    println!("local: the stack is up");
+    println!("  endpoint        {}", stack.endpoint_url);
+    println!("  landing bucket  {}", stack.landing_bucket);
+    println!("  queue           {}", stack.queue_url);
+    println!("  dead letters    {}", stack.dlq_url);
+    println!(
+        "  upload a file:  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {} s3 cp ./file.txt s3://{}/",
+        stack.moto.endpoint(),
+        stack.landing_bucket
+    );
+    println!("  stop:           Ctrl-C");
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let bundles = stack.stored();
+        let files: usize = bundles.iter().map(|b| b.manifest.files.len()).sum();
+        let line = format!(
+            "files delivered {files}  bundles {}  queue {}  dlq {}  breaker {}",
+            bundles.len(),
+            stack.depth(&stack.queue_url).await,
+            stack.depth(&stack.dlq_url).await,
+            stack.breaker_state().await
+        );
+        if crate::ui::interactive() {
+            print!("\r\x1b[2K{line}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        } else {
+            println!("{line}");
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            () = tokio::time::sleep(Duration::from_secs(if crate::ui::interactive() { 1 } else { 10 })) => {}
+        }
+    }
+    println!("\nlocal: shutting down");
+    Ok(())
+}
+
+/// Where reports and plots go.
+pub fn output_dir(root: &Path) -> PathBuf {
+    root.join("target/local")
 }

@@ -11,9 +11,11 @@ mod doctor;
 mod exec;
 mod generate;
 mod lambda;
+mod load;
 mod local;
 mod plan;
 mod replay;
+mod report;
 mod secret;
 mod setup;
 mod summary;
@@ -44,8 +46,10 @@ enum Task {
     Setup,
     /// Run exactly what CI runs: setup, fmt, clippy, all tests, the arm64 Lambda build.
     Ci,
-    /// Run the pipeline end to end on this machine against moto server and the bundled receiver.
-    Local,
+    /// Run the whole pipeline on this machine: moto server, `deploy local`, the receiver, the real handler.
+    Local(local::Args),
+    /// Upload files at a rate against the local stack and measure latency against the objective.
+    Load(load::Args),
     /// Render every environment into generated/<env>/ (Terraform JSON and documents).
     Generate(generate::Args),
     /// Build the Lambda, render, init, plan, show the summary and apply the saved plan after confirmation.
@@ -87,7 +91,8 @@ fn dispatch() -> Result<ExitCode> {
     match Cli::parse().command {
         Task::Setup => ok(setup::run_setup(&root)),
         Task::Ci => ok(ci::run_ci(&root)),
-        Task::Local => ok(local::run_local(&root)),
+        Task::Local(args) => ok(runtime()?.block_on(local::run(&root, args))),
+        Task::Load(args) => ok(runtime()?.block_on(load::run(&root, args))),
         Task::Generate(args) => ok(generate::run(args)),
         Task::Deploy(args) => ok(deploy::run(&root, args)),
         Task::Plan(args) => plan::run(&root, args),

@@ -1,0 +1,433 @@
+//! What a local run or load test measured: per-file end-to-end latencies against the service level objective,
+//! throughput and backlog over time, as a short text report and an SVG picture an operator can glance at.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The objective: 95% of files within 2 minutes, 99.9% within 3.
+pub const SLO: [(f64, Duration); 2] = [
+    (0.95, Duration::from_secs(120)),
+    (0.999, Duration::from_secs(180)),
+];
+
+/// One sample of the pipeline's state, taken every second or so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Seconds since the run started.
+    pub at: f64,
+    pub uploaded: usize,
+    pub delivered: usize,
+    /// Messages in the source queue (visible and in flight).
+    pub backlog: usize,
+}
+
+/// Everything a report is made of.
+#[derive(Debug, Clone, Default)]
+pub struct Measurements {
+    pub files_uploaded: usize,
+    pub files_delivered: usize,
+    pub bundles: usize,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub dead_letters: usize,
+    /// End-to-end latency of each delivered file: upload finished → bundle stored at the receiver.
+    pub latencies: Vec<Duration>,
+    pub samples: Vec<Sample>,
+    /// How long the uploads took, for the achieved rate.
+    pub upload_span: Duration,
+}
+
+/// The value below which `q` of the sorted values lie (nearest rank).
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl Measurements {
+    fn sorted(&self) -> Vec<Duration> {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted
+    }
+
+    /// Whether every objective holds (and every file arrived).
+    pub fn meets_slo(&self) -> bool {
+        let sorted = self.sorted();
+        self.files_delivered == self.files_uploaded
+            && SLO
+                .iter()
+                .all(|(q, limit)| percentile(&sorted, *q) <= *limit)
+    }
+
+    /// The text report.
+    pub fn text(&self) -> String {
+        let sorted = self.sorted();
+        let mut out = String::new();
+        let ratio = if self.bytes_out > 0 {
+            self.bytes_in as f64 / self.bytes_out as f64
+        } else {
+            0.0
+        };
+        let rate = if self.upload_span.as_secs_f64() > 0.0 {
+            self.files_uploaded as f64 / self.upload_span.as_secs_f64()
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "files      {} uploaded, {} delivered ({} missing)",
+            self.files_uploaded,
+            self.files_delivered,
+            self.files_uploaded.saturating_sub(self.files_delivered)
+        );
+        let _ = writeln!(
+            out,
+            "rate       {rate:.1} files/s uploaded over {:.0?}",
+            self.upload_span
+        );
+        let _ = writeln!(
+            out,
+            "bundles    {} ({:.1} files per bundle)",
+            self.bundles,
+            self.files_delivered as f64 / self.bundles.max(1) as f64
+        );
+        let _ = writeln!(
+            out,
+            "bytes      {} in, {} out, compression ratio {ratio:.2}",
+            self.bytes_in, self.bytes_out
+        );
+        let _ = writeln!(
+            out,
+            "latency    p50 {:.1?}  p95 {:.1?}  p99 {:.1?}  p99.9 {:.1?}  max {:.1?}",
+            percentile(&sorted, 0.50),
+            percentile(&sorted, 0.95),
+            percentile(&sorted, 0.99),
+            percentile(&sorted, 0.999),
+            sorted.last().copied().unwrap_or_default()
+        );
+        for (q, limit) in SLO {
+            let got = percentile(&sorted, q);
+            let verdict = if got <= limit { "met" } else { "MISSED" };
+            let _ = writeln!(
+                out,
+                "objective  {:.1}% within {:?}: {verdict} ({got:.1?})",
+                q * 100.0,
+                limit
+            );
+        }
+        let peak = self.samples.iter().map(|s| s.backlog).max().unwrap_or(0);
+        let _ = writeln!(out, "backlog    peak {peak} messages");
+        let _ = writeln!(out, "dlq        {} messages", self.dead_letters);
+        out
+    }
+
+    /// The picture: the latency distribution with the objective's lines, and throughput and backlog over time.
+    pub fn svg(&self, title: &str) -> String {
+        let (w, h) = (900.0, 620.0);
+        let mut svg = String::new();
+        let _ = writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            svg,
+            r#"<text x="20" y="24" font-size="16" font-weight="bold">{}</text>"#,
+            escape(title)
+        );
+        self.latency_panel(
+            &mut svg,
+            Panel {
+                x: 60.0,
+                y: 50.0,
+                w: 800.0,
+                h: 220.0,
+            },
+        );
+        self.timeline_panel(
+            &mut svg,
+            Panel {
+                x: 60.0,
+                y: 340.0,
+                w: 800.0,
+                h: 220.0,
+            },
+        );
+        svg.push_str("</svg>\n");
+        svg
+    }
+
+    /// Cumulative share of files delivered by latency, with the 2- and 3-minute objective lines.
+    fn latency_panel(&self, svg: &mut String, p: Panel) {
+        let sorted = self.sorted();
+        let max_s = sorted
+            .last()
+            .map_or(0.0, Duration::as_secs_f64)
+            .max(SLO[1].1.as_secs_f64() * 1.1);
+        p.frame(
+            svg,
+            "share of files delivered within a latency (cumulative)",
+            "latency (s)",
+            max_s,
+            1.0,
+        );
+        let points: Vec<(f64, f64)> = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.as_secs_f64(), (i + 1) as f64 / sorted.len() as f64))
+            .collect();
+        p.polyline(svg, &points, max_s, 1.0, "#1f77b4");
+        for (q, limit) in SLO {
+            let x = p.x + limit.as_secs_f64() / max_s * p.w;
+            let y = p.y + p.h - q * p.h;
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#d62728" stroke-dasharray="4 3"/>"##,
+                p.y,
+                p.y + p.h
+            );
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#d62728" stroke-dasharray="2 3"/>"##,
+                p.x,
+                p.x + p.w
+            );
+            let _ = writeln!(
+                svg,
+                r##"<text x="{:.1}" y="{:.1}" fill="#d62728">SLO {:.1}% ≤ {}s</text>"##,
+                x + 4.0,
+                y - 4.0,
+                q * 100.0,
+                limit.as_secs()
+            );
+        }
+    }
+
+    /// Files per second uploaded and delivered, and the queue's backlog, over the run.
+    fn timeline_panel(&self, svg: &mut String, p: Panel) {
+        let end = self.samples.last().map_or(1.0, |s| s.at.max(1.0));
+        let rates = |pick: fn(&Sample) -> usize| -> Vec<(f64, f64)> {
+            self.samples
+                .windows(2)
+                .map(|w| {
+                    let dt = (w[1].at - w[0].at).max(1e-3);
+                    (
+                        w[1].at,
+                        (pick(&w[1]).saturating_sub(pick(&w[0]))) as f64 / dt,
+                    )
+                })
+                .collect()
+        };
+        let uploaded = rates(|s| s.uploaded);
+        let delivered = rates(|s| s.delivered);
+        let backlog: Vec<(f64, f64)> = self
+            .samples
+            .iter()
+            .map(|s| (s.at, s.backlog as f64))
+            .collect();
+        let top = uploaded
+            .iter()
+            .chain(&delivered)
+            .chain(&backlog)
+            .map(|(_, v)| *v)
+            .fold(1.0, f64::max)
+            * 1.1;
+        p.frame(
+            svg,
+            "throughput (files/s) and backlog (messages) over time",
+            "time (s)",
+            end,
+            top,
+        );
+        p.polyline(svg, &uploaded, end, top, "#2ca02c");
+        p.polyline(svg, &delivered, end, top, "#1f77b4");
+        p.polyline(svg, &backlog, end, top, "#ff7f0e");
+        for (i, (name, color)) in [
+            ("uploaded/s", "#2ca02c"),
+            ("delivered/s", "#1f77b4"),
+            ("backlog", "#ff7f0e"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let x = p.x + 10.0 + i as f64 * 120.0;
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{x}" y="{}" width="12" height="3" fill="{color}"/><text x="{}" y="{}">{name}</text>"#,
+                p.y + 12.0,
+                x + 16.0,
+                p.y + 16.0
+            );
+        }
+    }
+}
+
+/// A plotting area.
+#[derive(Clone, Copy)]
+struct Panel {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
+impl Panel {
+    fn frame(&self, svg: &mut String, title: &str, x_label: &str, x_max: f64, y_max: f64) {
+        let Panel { x, y, w, h } = *self;
+        let _ = writeln!(
+            svg,
+            r#"<text x="{x}" y="{}" font-weight="bold">{}</text>"#,
+            y - 8.0,
+            escape(title)
+        );
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="none" stroke="#999"/>"##
+        );
+        for i in 0..=4 {
+            let f = f64::from(i) / 4.0;
+            let _ = writeln!(
+                svg,
+                r##"<text x="{:.1}" y="{}" text-anchor="middle" fill="#555">{:.0}</text>"##,
+                x + f * w,
+                y + h + 14.0,
+                f * x_max
+            );
+            let _ = writeln!(
+                svg,
+                r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+                x - 4.0,
+                y + h - f * h + 4.0,
+                tick(f * y_max)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            x + w / 2.0,
+            y + h + 30.0,
+            escape(x_label)
+        );
+    }
+
+    fn polyline(
+        &self,
+        svg: &mut String,
+        points: &[(f64, f64)],
+        x_max: f64,
+        y_max: f64,
+        color: &str,
+    ) {
+        if points.is_empty() {
+            return;
+        }
+        let coords: Vec<String> = points
+            .iter()
+            .map(|(px, py)| {
+                format!(
+                    "{:.1},{:.1}",
+                    self.x + (px / x_max).clamp(0.0, 1.0) * self.w,
+                    self.y + self.h - (py / y_max).clamp(0.0, 1.0) * self.h
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
+            coords.join(" ")
+        );
+    }
+}
+
+fn tick(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|s| Duration::from_secs(*s)).collect()
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let sorted = secs(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(percentile(&sorted, 0.5), Duration::from_secs(5));
+        assert_eq!(percentile(&sorted, 0.95), Duration::from_secs(10));
+        assert_eq!(percentile(&sorted, 0.0), Duration::from_secs(1));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_objective_needs_every_file_and_both_percentiles() {
+        let mut m = Measurements {
+            files_uploaded: 1000,
+            files_delivered: 1000,
+            latencies: secs(&[30; 1000]),
+            ..Measurements::default()
+        };
+        assert!(m.meets_slo());
+        // 6% slower than two minutes breaks the 95% objective.
+        for l in m.latencies.iter_mut().take(60) {
+            *l = Duration::from_secs(121);
+        }
+        assert!(!m.meets_slo());
+        assert!(
+            m.text().contains("95.0% within 120s: MISSED"),
+            "{}",
+            m.text()
+        );
+        m.latencies = secs(&[30; 1000]);
+        m.files_delivered = 999;
+        assert!(!m.meets_slo(), "a missing file fails the run");
+    }
+
+    #[test]
+    fn the_picture_is_svg_with_both_panels() {
+        let m = Measurements {
+            files_uploaded: 3,
+            files_delivered: 3,
+            latencies: secs(&[10, 20, 30]),
+            samples: vec![
+                Sample {
+                    at: 0.0,
+                    uploaded: 0,
+                    delivered: 0,
+                    backlog: 0,
+                },
+                Sample {
+                    at: 1.0,
+                    uploaded: 3,
+                    delivered: 0,
+                    backlog: 3,
+                },
+                Sample {
+                    at: 2.0,
+                    uploaded: 3,
+                    delivered: 3,
+                    backlog: 0,
+                },
+            ],
+            ..Measurements::default()
+        };
+        let svg = m.svg("load <test>");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<polyline").count(), 4);
+        assert!(svg.contains("SLO 95.0% ≤ 120s") && svg.contains("load &lt;test&gt;"));
+    }
+}
