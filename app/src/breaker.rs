@@ -195,31 +195,30 @@ impl Breaker {
             return None;
         }
         self.consecutive_failures.store(0, Ordering::Relaxed);
-        let cooldown = ms(self.config.cooldown);
-        let now = now_ms();
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("id", s(&self.id))
-            .item("state", s("OPEN"))
-            .item("open_until_ms", n(now + cooldown))
-            .item("cooldown_ms", n(cooldown))
-            .item("opened_by", s(&self.instance))
+            .write_open(ms(self.config.cooldown))
             .condition_expression("attribute_not_exists(id) OR #state = :closed")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":closed", s("CLOSED"))
             .send()
             .await;
         self.forget();
-        match result {
-            Ok(_) => Some(Transition::Opened),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => None,
-            Err(e) => {
-                self.table_error("open", &DisplayErrorContext(e).to_string());
-                None
-            }
-        }
+        self.transition_result(result.map(|_| ()), Transition::Opened, "open")
+    }
+
+    /// The write that opens the breaker for `cooldown` ms; the caller adds the condition it may do so under.
+    fn write_open(
+        &self,
+        cooldown: i64,
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", s(&self.id))
+            .item("state", s("OPEN"))
+            .item("open_until_ms", n(now_ms() + cooldown))
+            .item("cooldown_ms", n(cooldown))
+            .item("opened_by", s(&self.instance))
     }
 
     /// The probe delivered: close the breaker.
@@ -248,16 +247,8 @@ impl Breaker {
             _ => ms(self.config.cooldown),
         };
         let cooldown = (previous.saturating_mul(2)).min(ms(self.config.cooldown_max));
-        let now = now_ms();
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("id", s(&self.id))
-            .item("state", s("OPEN"))
-            .item("open_until_ms", n(now + cooldown))
-            .item("cooldown_ms", n(cooldown))
-            .item("opened_by", s(&self.instance))
+            .write_open(cooldown)
             .condition_expression("#state = :half AND probe_owner = :me")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":half", s("HALF_OPEN"))

@@ -86,24 +86,13 @@ impl NifiSink {
             )))
             .send()
             .await
-            .map_err(|e| {
-                let kind = if e.is_timeout() {
-                    FailureKind::Timeout
-                } else {
-                    FailureKind::Connect
-                };
-                DeliveryError::new(kind, parcel, describe(&e))
-            })?;
+            .map_err(|e| transport_error(&e, parcel))?;
         let status = response.status();
         // Read (and discard) the body, so a timeout while the endpoint answers counts as a timeout too.
-        response.bytes().await.map_err(|e| {
-            let kind = if e.is_timeout() {
-                FailureKind::Timeout
-            } else {
-                FailureKind::Connect
-            };
-            DeliveryError::new(kind, parcel, describe(&e))
-        })?;
+        response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&e, parcel))?;
         Ok(status)
     }
 
@@ -164,6 +153,16 @@ fn basic_auth(credentials: &Credentials) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static(""));
     value.set_sensitive(true);
     value
+}
+
+/// A request that got no complete answer: a timeout, or a connection that failed or broke.
+fn transport_error(e: &reqwest::Error, parcel: &Parcel) -> DeliveryError {
+    let kind = if e.is_timeout() {
+        FailureKind::Timeout
+    } else {
+        FailureKind::Connect
+    };
+    DeliveryError::new(kind, parcel, describe(e))
 }
 
 /// A reqwest error in words, with its causes but without the URL (which could carry userinfo).
