@@ -6,6 +6,8 @@
 //!   for the same reason there is no NAT gateway or public subnet (nothing leaves the machine);
 //! - no TLS-only bucket policies: moto applies their Deny without evaluating the `aws:SecureTransport`
 //!   condition, so every request over the emulator's plain HTTP would be refused;
+//! - drift that moto makes up is ignored (`MOTO_UNECHOED` in infra-gen/src/render.rs: attributes it does not
+//!   echo as written), so a second deploy applies nothing;
 //! - no composite alarm (moto has no PutCompositeAlarm): each alarm notifies the topic itself;
 //! - state is local (no S3 backend) and the provider's endpoints point at `var.aws_endpoint`.
 

@@ -14,6 +14,23 @@ use crate::tf::{Expr, Module, ModuleError};
 pub const REQUIRED_TERRAFORM: &str = ">= 1.11";
 /// Provider 5.100 is what the offline machines carry, 6.x what users get; the JSON is valid for both.
 pub const AWS_PROVIDER: &str = ">= 5.100, < 7.0";
+/// Attributes moto does not give back as they were written, so that every plan after the first would show
+/// them as changed; the local environment ignores their drift, so a second deploy applies nothing:
+/// - SQS redrive policies come back re-serialised (whitespace);
+/// - S3 notifications lose `eventbridge`;
+/// - security group rules lose their description, and referenced groups come back as `account/sg-…`.
+pub const MOTO_UNECHOED: [(&str, &[&str]); 4] = [
+    ("aws_sqs_queue", &["redrive_policy"]),
+    ("aws_s3_bucket_notification", &["eventbridge"]),
+    (
+        "aws_vpc_security_group_egress_rule",
+        &["description", "referenced_security_group_id"],
+    ),
+    (
+        "aws_vpc_security_group_ingress_rule",
+        &["description", "referenced_security_group_id"],
+    ),
+];
 /// The AWS services the local environment points at moto.
 pub const MOTO_SERVICES: [&str; 12] = [
     "cloudwatch",
@@ -45,6 +62,11 @@ pub fn render(pipeline: &Pipeline) -> Result<BTreeMap<String, String>, RenderErr
     main(pipeline, &mut module);
     components(pipeline, &mut module);
     outputs(pipeline, &mut module);
+    if pipeline.validated.env().kind == Kind::Local {
+        for (ty, attributes) in MOTO_UNECHOED {
+            module.ignore_changes(ty, attributes);
+        }
+    }
     let mut files = module.finish().map_err(RenderError::Module)?;
     files.extend(docs::render(pipeline)?);
     Ok(files)

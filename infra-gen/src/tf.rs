@@ -195,6 +195,30 @@ impl Module {
     }
 
     /// Every file serialized, each with its header and a final newline.
+    /// Makes Terraform ignore drift in `attributes` of every resource of type `ty`, wherever it was added.
+    pub fn ignore_changes(&mut self, ty: &str, attributes: &[&str]) {
+        for file in self.files.values_mut() {
+            let Some(resources) = file
+                .get_mut("resource")
+                .and_then(|r| r.get_mut(ty))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for body in resources.values_mut() {
+                let Some(body) = body.as_object_mut() else {
+                    continue;
+                };
+                let lifecycle = body
+                    .entry("lifecycle")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(lifecycle) = lifecycle.as_object_mut() {
+                    lifecycle.insert("ignore_changes".into(), serde_json::json!(attributes));
+                }
+            }
+        }
+    }
+
     pub fn finish(self) -> Result<BTreeMap<String, String>, Vec<ModuleError>> {
         let mut errors = self.errors;
         let mut out = BTreeMap::new();
