@@ -1,6 +1,6 @@
 //! `cargo xtask local`: the whole pipeline on this machine, with no AWS account.
 //!
-//! It starts moto server on a loopback port and deploys the `local` environment into it by the very path that
+//! It starts moto server on a loopback port (or uses the emulator `AWS_ENDPOINT_URL` names) and deploys the `local` environment into it by the very path that
 //! deploys dev and prod (`cargo xtask deploy local --yes`: build, generate, terraform init/plan/apply), puts
 //! local credentials with `cargo xtask secret local`, starts the bundled receiver as the NiFi endpoint, and
 //! runs the real handler as AWS would: a local event source mapping with the deployed mapping's batch size,
@@ -72,7 +72,10 @@ pub enum Mode {
 
 /// The running local pipeline.
 pub struct LocalStack {
-    pub moto: Moto,
+    /// The emulator this run started, if it did not use one named by `AWS_ENDPOINT_URL`; stopped on drop.
+    _moto: Option<Moto>,
+    /// The emulator's endpoint.
+    pub emulator: String,
     pub sdk: SdkConfig,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -119,9 +122,20 @@ impl LocalStack {
     pub async fn start(root: &Path, options: &StackOptions) -> Result<LocalStack> {
         setup::run_setup(root)?;
         let target = target::resolve("local")?;
-        let moto = Moto::start()?;
-        println!("local: moto server on {}", moto.endpoint());
-        let env = emulator_env(moto.endpoint());
+        // Any emulator works through AWS_ENDPOINT_URL (LocalStack, a moto already running); moto by default.
+        let (moto, emulator) = match crate::aws::endpoint_override() {
+            Some(endpoint) => {
+                println!("local: using the emulator at {endpoint} (AWS_ENDPOINT_URL)");
+                (None, endpoint)
+            }
+            None => {
+                let moto = Moto::start()?;
+                println!("local: moto server on {}", moto.endpoint());
+                let endpoint = moto.endpoint().to_string();
+                (Some(moto), endpoint)
+            }
+        };
+        let env = emulator_env(&emulator);
         // A working directory of its own, so a local run never shares Terraform state with a deploy of
         // `local` that someone runs by hand (deploy sets aside state written against another emulator).
         let work_dir = root.join(WORK_DIR);
@@ -261,7 +275,8 @@ impl LocalStack {
         let dlq_url = deployed.get("DLQ_URL").cloned().unwrap_or_default();
         let breaker_table = deployed.get("BREAKER_TABLE").cloned().unwrap_or_default();
         let stack = LocalStack {
-            moto,
+            _moto: moto,
+            emulator,
             s3,
             sqs,
             dynamodb,
@@ -638,8 +653,7 @@ async fn up(stack: &LocalStack) -> Result<()> {
     println!("  dead letters    {}", stack.dlq_url);
     println!(
         "  upload a file:  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {} s3 cp ./file.txt s3://{}/",
-        stack.moto.endpoint(),
-        stack.landing_bucket
+        stack.emulator, stack.landing_bucket
     );
     println!("  stop:           Ctrl-C");
     let ctrl_c = tokio::signal::ctrl_c();
