@@ -104,6 +104,11 @@ impl RawConfig {
         }
     }
 
+    /// Every variable, as given (to hand the same configuration to another process).
+    pub fn vars(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.vars.iter()
+    }
+
     /// Sets one variable, replacing what was there.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.vars.insert(name.to_string(), value.into());
@@ -177,7 +182,7 @@ impl RawConfig {
             dlq_url: v.required_url("DLQ_URL").unwrap_or_default(),
             source_queue_url: v.required_url("SOURCE_QUEUE_URL").unwrap_or_default(),
             download_concurrency: v.number("DOWNLOAD_CONCURRENCY", 32usize, 1, 1024),
-            gzip_level: v.number("GZIP_LEVEL", 6u32, 0, 9),
+            gzip_level: v.number("GZIP_LEVEL", bundle::DEFAULT_LEVEL, 0, 9),
             multipart_threshold: v.number("MULTIPART_THRESHOLD_BYTES", 64 << 20, 5 << 20, 5 << 30),
             multipart_part_size,
             memory_spool_limit: v.number("MEMORY_SPOOL_LIMIT_BYTES", 1 << 20, 0, 1 << 30),
@@ -336,7 +341,7 @@ mod tests {
     #[test]
     fn minimal_environment_gets_defaults() {
         let config = minimal().validate().expect("valid");
-        assert_eq!(config.gzip_level, 6);
+        assert_eq!(config.gzip_level, bundle::DEFAULT_LEVEL);
         assert_eq!(config.download_concurrency, 32);
         assert_eq!(config.redelivery.base_seconds(), 20);
         assert_eq!(config.secret_cache, Duration::from_secs(300));

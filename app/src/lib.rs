@@ -3,7 +3,6 @@
 
 pub mod archive;
 pub mod breaker;
-pub mod bundle;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
@@ -12,12 +11,12 @@ pub mod event;
 pub mod handler;
 pub mod headers;
 pub mod idempotency;
-pub mod manifest;
 pub mod metrics;
 pub mod poller;
 pub mod queue;
 pub mod receiver;
 
+pub use bundle::{self, manifest};
 pub use config::{Config, RawConfig};
 pub use handler::Aggregator;
 

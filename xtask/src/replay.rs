@@ -425,8 +425,9 @@ fn download_bar(total: u64, key: &str) -> Option<ProgressBar> {
 /// The bundle's `MANIFEST.json` (its last entry): the bundle id and file count the endpoint is told.
 fn read_manifest(path: &Path) -> Result<Manifest> {
     let file = std::fs::File::open(path)?;
-    let mut archive =
-        tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(
+        std::io::BufReader::new(file),
+    ));
     for entry in archive.entries()? {
         let entry = entry?;
         if entry.path_bytes().as_ref() == MANIFEST_NAME.as_bytes() {

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{MANIFEST_NAME, Manifest};
@@ -46,7 +46,10 @@ struct Seen {
 /// Reads the tar.gz at `path` once, hashing every entry as it streams by, and checks the result.
 pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manifest, VerifyError> {
     let file = File::open(path).map_err(VerifyError::Unreadable)?;
-    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::with_capacity(256 * 1024, file)));
+    let mut archive = tar::Archive::new(MultiGzDecoder::new(BufReader::with_capacity(
+        256 * 1024,
+        file,
+    )));
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut problems = Problems::default();
     let mut manifest: Option<Manifest> = None;

@@ -1,19 +1,18 @@
-//! Writes one bundle as a stream: tar entries → gzip → SHA-256 and a spool file in the temp dir.
+//! Writes one bundle as a stream: tar entries → gzip members → SHA-256 and a spool file.
 //!
-//! Nothing of the bundle is held in memory beyond the compressor's window and one entry's reader, so a bundle
-//! of thousands of files costs the same memory as one of ten. The writer is synchronous (tar and flate2 are);
-//! the handler drives it from a blocking thread.
+//! Nothing of the bundle is held in memory beyond a few compression blocks and one entry's reader, so a
+//! bundle of thousands of files costs the same memory as one of ten. The writer is synchronous (tar is);
+//! the handler drives it from a blocking thread while the compression workers use the other cores.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::manifest::{FileEntry, MANIFEST_NAME, Manifest};
+use crate::members::MemberWriter;
 
 /// A finished bundle on disk.
 #[derive(Debug)]
@@ -66,6 +65,8 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    #[error("could not start the compressor: {0}")]
+    Compressor(#[source] io::Error),
     #[error("could not finish the bundle: {0}")]
     Finish(#[source] io::Error),
 }
@@ -94,38 +95,48 @@ impl<W: Write> Write for HashingWriter<W> {
 pub struct BundleWriter {
     bundle_id: String,
     created_at: String,
-    tar: tar::Builder<GzEncoder<HashingWriter<BufWriter<File>>>>,
+    tar: tar::Builder<MemberWriter<HashingWriter<BufWriter<File>>>>,
     spool: NamedTempFile,
     files: Vec<FileEntry>,
     bytes_in: u64,
 }
 
 impl BundleWriter {
-    /// Starts a bundle in the temp dir.
+    /// Starts a bundle spooled in the temp dir, compressed on every core.
     pub fn new(
         bundle_id: String,
         created_at: String,
         gzip_level: u32,
     ) -> Result<BundleWriter, BundleError> {
-        let dir = std::env::temp_dir();
+        BundleWriter::new_in(&std::env::temp_dir(), bundle_id, created_at, gzip_level)
+    }
+
+    /// Starts a bundle spooled in `dir` (where it is to be kept, so that keeping it is a rename).
+    pub fn new_in(
+        dir: &Path,
+        bundle_id: String,
+        created_at: String,
+        gzip_level: u32,
+    ) -> Result<BundleWriter, BundleError> {
+        let spool_error = |source| BundleError::Spool {
+            dir: dir.display().to_string(),
+            source,
+        };
         let spool = tempfile::Builder::new()
             .prefix("bundle-")
             .suffix(".tar.gz")
-            .tempfile_in(&dir)
-            .map_err(|source| BundleError::Spool {
-                dir: dir.display().to_string(),
-                source,
-            })?;
-        let file = spool.reopen().map_err(|source| BundleError::Spool {
-            dir: dir.display().to_string(),
-            source,
-        })?;
+            .tempfile_in(dir)
+            .map_err(spool_error)?;
+        let file = spool.reopen().map_err(spool_error)?;
         let hashing = HashingWriter {
             inner: BufWriter::with_capacity(256 * 1024, file),
             hasher: Sha256::new(),
             written: 0,
         };
-        let mut tar = tar::Builder::new(GzEncoder::new(hashing, Compression::new(gzip_level)));
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let gzip =
+            MemberWriter::new(hashing, gzip_level, threads).map_err(BundleError::Compressor)?;
+        let mut tar = tar::Builder::new(gzip);
         tar.mode(tar::HeaderMode::Deterministic);
         Ok(BundleWriter {
             bundle_id,
@@ -224,7 +235,7 @@ pub fn entry_path(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::read::GzDecoder;
+    use flate2::read::MultiGzDecoder;
 
     fn entry(key: &str, data: &[u8]) -> FileEntry {
         FileEntry {
@@ -255,7 +266,7 @@ mod tests {
         let bytes = std::fs::read(bundle.path()).expect("read spool");
         assert_eq!(bytes.len() as u64, bundle.size);
         assert_eq!(Sha256::digest(&bytes).as_slice(), &bundle.sha256);
-        let mut archive = tar::Archive::new(GzDecoder::new(bytes.as_slice()));
+        let mut archive = tar::Archive::new(MultiGzDecoder::new(bytes.as_slice()));
         let names: Vec<String> = archive
             .entries()
             .expect("entries")
