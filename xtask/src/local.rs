@@ -86,7 +86,8 @@ pub struct LocalStack {
     pub breaker_table: String,
     pub receiver: Option<RunningReceiver>,
     pub endpoint_url: String,
-    config: RawConfig,
+    /// The aggregator's configuration as deployed, pointed at this stack's endpoint.
+    pub config: RawConfig,
     mapping: Mapping,
     max_concurrency: usize,
     stop: AtomicBool,
@@ -230,6 +231,23 @@ impl LocalStack {
             .and_then(|s| s.maximum_concurrency())
             .unwrap_or(2)
             .max(1) as usize;
+        // The local poller is the mapping, so the emulator's copy must not consume the queue too. moto runs an
+        // enabled SQS mapping itself, synchronously inside every SendMessage (so inside every S3 PutObject's
+        // notification): it receives up to the batch size (1000) of visible messages, tries to invoke the
+        // function in docker once per message, fails, and makes them visible again. That bumps every waiting
+        // message's receive count per upload (toward the redrive limit), steals messages from the poller, and
+        // costs moto time quadratic in the queue's depth: at 100 files/s uploads fell to ~3/s and nothing was
+        // delivered. Disabled here, after its settings were read; AWS (dev, prod) keeps it enabled.
+        let uuid = mapping
+            .uuid()
+            .context("the deployed event source mapping has no UUID")?;
+        lambda
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .enabled(false)
+            .send()
+            .await
+            .context("disabling the emulator's own run of the event source mapping")?;
 
         let mut config = RawConfig::from_pairs(deployed.clone());
         config.set("S3_FORCE_PATH_STYLE", "true");
