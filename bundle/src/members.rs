@@ -27,6 +27,8 @@ const IN_FLIGHT_PER_WORKER: usize = 2;
 struct Job {
     input: Vec<u8>,
     output: Vec<u8>,
+    /// How many bytes of `output` are the member.
+    compressed: usize,
 }
 
 struct Worker {
@@ -96,6 +98,7 @@ impl<W: Write> MemberWriter<W> {
         let next = self.spare.pop().unwrap_or_else(|| Job {
             input: Vec::with_capacity(BLOCK_SIZE),
             output: Vec::new(),
+            compressed: 0,
         });
         let input = std::mem::replace(&mut self.block, next.input);
         let index = self.sent % self.workers.len();
@@ -104,6 +107,7 @@ impl<W: Write> MemberWriter<W> {
             .send(Job {
                 input,
                 output: next.output,
+                compressed: 0,
             })
             .map_err(|_| worker_gone())?;
         self.pending.push_back(index);
@@ -122,7 +126,7 @@ impl<W: Write> MemberWriter<W> {
             .done
             .recv()
             .map_err(|_| worker_gone())??;
-        self.inner.write_all(&job.output)?;
+        self.inner.write_all(&job.output[..job.compressed])?;
         job.input.clear();
         self.spare.push(job);
         Ok(())
@@ -153,12 +157,15 @@ fn spawn_worker(index: usize, level: CompressionLvl) -> io::Result<Worker> {
         .spawn(move || {
             let mut compressor = Compressor::new(level);
             for mut job in job_rx {
+                // Grown once and never shrunk: zeroing a 1 MiB buffer per block showed in the profile.
                 let bound = compressor.gzip_compress_bound(job.input.len());
-                job.output.resize(bound, 0);
+                if job.output.len() < bound {
+                    job.output.resize(bound, 0);
+                }
                 let result = compressor
                     .gzip_compress(&job.input, &mut job.output)
                     .map(|n| {
-                        job.output.truncate(n);
+                        job.compressed = n;
                         job
                     })
                     .map_err(|e| io::Error::other(format!("libdeflate could not compress: {e:?}")));
