@@ -94,8 +94,6 @@ pub struct LocalStack {
 }
 
 const REGION: &str = "eu-west-2";
-/// Terraform's working directory for local runs.
-const WORK_DIR: &str = "target/xtask/local-run";
 
 /// The environment children (deploy, secret) and the SDK see: the emulator, with moto's customary keys.
 fn emulator_env(endpoint: &str) -> Vec<(&'static str, String)> {
@@ -121,6 +119,16 @@ fn xtask(root: &Path, args: &[&str], env: &[(&'static str, String)]) -> Result<C
 impl LocalStack {
     /// Starts moto, deploys `local` into it, sets the secret, starts the receiver and the mapping.
     pub async fn start(root: &Path, options: &StackOptions) -> Result<LocalStack> {
+        LocalStack::start_named(root, options, "local").await
+    }
+
+    /// Starts a stack whose Terraform state (`target/xtask/<name>-run`) and received bundles
+    /// (`target/<name>/bundles`) are its own, so that `bench` never touches the state of a `local up`.
+    pub async fn start_named(
+        root: &Path,
+        options: &StackOptions,
+        name: &str,
+    ) -> Result<LocalStack> {
         setup::run_setup(root)?;
         let target = target::resolve("local")?;
         // Any emulator works through AWS_ENDPOINT_URL (LocalStack, a moto already running); moto by default.
@@ -139,7 +147,7 @@ impl LocalStack {
         let env = emulator_env(&emulator);
         // A working directory of its own, so a local run never shares Terraform state with a deploy of
         // `local` that someone runs by hand (deploy sets aside state written against another emulator).
-        let work_dir = root.join(WORK_DIR);
+        let work_dir = root.join(format!("target/xtask/{name}-run"));
         let work_dir_arg = work_dir.display().to_string();
         crate::run(&mut xtask(
             root,
@@ -266,7 +274,7 @@ impl LocalStack {
                 None
             }
             (None, None) => {
-                let store = root.join("target/local/bundles");
+                let store = root.join(format!("target/{name}/bundles"));
                 let _ = std::fs::remove_dir_all(&store);
                 let receiver = app::receiver::spawn(
                     ReceiverConfig::new(&store)

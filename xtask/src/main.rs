@@ -2,8 +2,10 @@
 //! helpers they share — Terraform, the plan summary, commands as data, the terminal — are modules too.
 
 mod aws;
+mod bench;
 mod bootstrap;
 mod buckets;
+mod bundle;
 mod ci;
 mod deploy;
 mod destroy;
@@ -64,6 +66,10 @@ enum Task {
     Bootstrap(bootstrap::Args),
     /// Deliver archived bundles again (restoring from Glacier Deep Archive when needed), verified, with X-Replay: true.
     Replay(replay::Args),
+    /// Measure bundling (against GNU tar|gzip and Python), memory, the handler's CPU, cold start and cost.
+    Bench(bench::Args),
+    /// Bundle a directory's files exactly as the aggregator does; prints the SHA-256 on the last line.
+    Bundle(bundle::Args),
     /// Show what is installed and what is missing for each command, with the fix for each.
     Doctor,
 }
@@ -100,6 +106,8 @@ fn dispatch() -> Result<ExitCode> {
         Task::Secret(args) => ok(runtime()?.block_on(secret::run(args))),
         Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
         Task::Replay(args) => ok(runtime()?.block_on(replay::run(&root, args))),
+        Task::Bench(args) => ok(runtime()?.block_on(bench::run(&root, args))),
+        Task::Bundle(args) => ok(bundle::run(args)),
         Task::Doctor => ok(doctor::run(&root)),
     }
 }
