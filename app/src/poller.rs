@@ -15,6 +15,19 @@ use crate::Aggregator;
 /// SQS returns at most ten messages per receive.
 const SQS_RECEIVE_MAX: i32 = 10;
 
+/// The longest long poll SQS allows, in seconds.
+const SQS_WAIT_MAX: u64 = 20;
+
+/// The long poll for a receive with `remaining` of the window (or idle wait) left: whole seconds, rounded up.
+///
+/// Rounded up, not down, so the last fraction of a second of a window is one long poll that returns as soon as a
+/// message arrives, as Lambda's pollers do, instead of short polls (`WaitTimeSeconds` 0) repeated as fast as
+/// the queue answers; the window may run over by under a second.
+fn receive_wait(remaining: Duration) -> i32 {
+    let whole = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
+    whole.clamp(1, SQS_WAIT_MAX) as i32
+}
+
 /// How the mapping batches.
 #[derive(Debug, Clone)]
 pub struct Mapping {
@@ -77,14 +90,14 @@ impl Poller {
             if batch.len() >= self.mapping.batch_size || waited >= limit {
                 break;
             }
-            let wait = (limit - waited).as_secs().min(20) as i32;
+            let wait = receive_wait(limit - waited);
             let want = (self.mapping.batch_size - batch.len()).min(SQS_RECEIVE_MAX as usize) as i32;
             let out = self
                 .sqs
                 .receive_message()
                 .queue_url(&self.mapping.queue_url)
                 .max_number_of_messages(want)
-                .wait_time_seconds(wait.max(if first_at.is_some() { 0 } else { 1 }))
+                .wait_time_seconds(wait)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .send()
                 .await
@@ -170,5 +183,19 @@ impl Poller {
             deleted: to_delete.len(),
             max_receive_count,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_fraction_of_a_window_is_one_long_poll_not_short_polls() {
+        assert_eq!(receive_wait(Duration::from_millis(1)), 1);
+        assert_eq!(receive_wait(Duration::from_millis(999)), 1);
+        assert_eq!(receive_wait(Duration::from_millis(1_001)), 2);
+        assert_eq!(receive_wait(Duration::from_secs(3)), 3);
+        assert_eq!(receive_wait(Duration::from_secs(60)), 20);
     }
 }
