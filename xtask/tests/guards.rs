@@ -16,6 +16,8 @@ fn every_command_has_help() {
         "replay",
         "doctor",
         "generate",
+        "bundle",
+        "bench",
     ] {
         xtask(&[command, "--help"])
             .run()

@@ -3,8 +3,13 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::primitives::ByteStream;
 use common::{workspace_root, xtask};
 
 /// Both runs deploy into the same Terraform working directory, so they take turns.
@@ -53,4 +58,92 @@ fn a_load_run_with_the_receiver_failing_for_a_while_loses_nothing() {
         "the plot has its curves and objective lines"
     );
     eprintln!("cargo xtask load took {:?}", run.took);
+}
+
+/// The next line the child prints that contains `text`, within `deadline`; every line is echoed for the log.
+fn wait_for_line(lines: &Receiver<String>, text: &str, deadline: Instant) -> String {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                eprintln!("local up | {line}");
+                if line.contains(text) {
+                    return line;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => panic!("`{text}` not printed in time"),
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("local up ended before printing `{text}`")
+            }
+        }
+    }
+}
+
+#[test]
+fn local_up_serves_uploads_until_interrupted_then_stops_everything() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut child = xtask(&["local", "up"]).spawn();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(900);
+    wait_for_line(&lines, "local: the stack is up", deadline);
+    let bucket = wait_for_line(&lines, "landing bucket", deadline)
+        .split_whitespace()
+        .last()
+        .expect("a bucket name")
+        .to_string();
+    // The printed upload command names the emulator's endpoint; an upload with the SDK is what it does.
+    let command = wait_for_line(&lines, "upload a file:", deadline);
+    let endpoint = command
+        .split_whitespace()
+        .skip_while(|w| *w != "--endpoint-url")
+        .nth(1)
+        .expect("the upload command names the endpoint")
+        .to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the SDK");
+    let sdk = runtime.block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("eu-west-2"))
+            .endpoint_url(&endpoint)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load(),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    runtime
+        .block_on(
+            s3.put_object()
+                .bucket(&bucket)
+                .key("up/one.txt")
+                .body(ByteStream::from_static(b"delivered while the stack is up"))
+                .send(),
+        )
+        .expect("an upload into the landing bucket");
+    // The status line comes every 10 s without a terminal; the batching window holds the file 60 s.
+    wait_for_line(&lines, "files delivered 1 ", deadline);
+
+    // SAFETY: kill only sends a signal to the child this test started.
+    let pid = i32::try_from(child.id()).expect("a pid");
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    wait_for_line(&lines, "local: shutting down", deadline);
+    let status = child.wait().expect("local up exits");
+    assert!(status.success(), "local up exited with {status}");
+    assert!(
+        runtime.block_on(s3.list_buckets().send()).is_err(),
+        "the emulator is stopped with the stack"
+    );
 }

@@ -95,6 +95,16 @@ impl Xtask {
         self
     }
 
+    /// Starts the command with its output piped, for a test that talks to it while it runs.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the xtask binary starts")
+    }
+
     pub fn run(mut self) -> Run {
         let started = Instant::now();
         self.command
