@@ -3,6 +3,10 @@
 //! moto comes from the project's Python environment (`.venv`, made by `cargo xtask setup` from
 //! `requirements.txt`). When it is missing, starting fails with the command that installs it: a test
 //! that needs the emulator never skips.
+//!
+//! It runs through `moto_fast.py` (embedded here, run with the environment's Python): moto's own server entry
+//! point after two SQS paths that cost time linear in a queue's depth for every message are made O(1), with
+//! the same results. Without it moto, not the pipeline, limits a load test; see that file for what and why.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,6 +32,11 @@ pub enum Error {
         endpoint: String,
         waited: Duration,
         log: PathBuf,
+    },
+    #[error("moto server exited ({status}) before answering; it said:\n{output}")]
+    Exited {
+        status: std::process::ExitStatus,
+        output: String,
     },
     #[error("no free loopback port: {0}")]
     NoPort(#[source] std::io::Error),
@@ -62,6 +71,10 @@ pub fn free_port() -> Result<u16, Error> {
     Ok(listener.local_addr().map_err(Error::NoPort)?.port())
 }
 
+/// The launcher: patches moto 5.2.5's slow SQS paths, then runs `moto.server.main` on its arguments as
+/// `moto_server` does. It refuses to start when moto's patched code is not what it was written against.
+const MOTO_FAST: &str = include_str!("moto_fast.py");
+
 /// A running moto server; stopped when dropped.
 pub struct Moto {
     child: Child,
@@ -72,7 +85,10 @@ pub struct Moto {
 impl Moto {
     /// Starts moto server on a free loopback port and waits until it answers HTTP.
     pub fn start() -> Result<Moto, Error> {
-        let program = venv_tool("moto_server")?;
+        // moto_server is what the launcher stands in for: checking it keeps the message that says how to
+        // install moto when the environment lacks it.
+        venv_tool("moto_server")?;
+        let python = venv_tool("python")?;
         let port = free_port()?;
         let log = tempfile_log::Log::new(port);
         let stdout = log.file().map_err(|source| Error::Spawn {
@@ -83,8 +99,8 @@ impl Moto {
             tool: "moto_server",
             source,
         })?;
-        let child = Command::new(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(python)
+            .args(["-c", MOTO_FAST, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -93,7 +109,7 @@ impl Moto {
                 tool: "moto_server",
                 source,
             })?;
-        let moto = Moto {
+        let mut moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             _log: log,
@@ -107,11 +123,19 @@ impl Moto {
         &self.endpoint
     }
 
-    fn wait_ready(&self, port: u16, limit: Duration) -> Result<(), Error> {
+    fn wait_ready(&mut self, port: u16, limit: Duration) -> Result<(), Error> {
         let started = Instant::now();
         while started.elapsed() < limit {
             if answers_http(port) {
                 return Ok(());
+            }
+            // Fail at once, with its words, when it cannot start (say, the launcher refuses a changed moto),
+            // rather than after the whole wait with a log that is removed with it.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Error::Exited {
+                    status,
+                    output: std::fs::read_to_string(&self._log.path).unwrap_or_default(),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }

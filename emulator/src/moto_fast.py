@@ -1,0 +1,105 @@
+"""Runs moto server (exactly as `moto_server ARGS...` does) after making two SQS hot paths O(1).
+
+Why: in moto 5.2.5 every read of `Queue.attributes` builds the whole attribute dict, and each build counts
+the visible, in-flight and delayed messages by scanning the queue three times. Two paths do that per
+message: `SQSBackend.is_message_valid_based_on_retention_period` (run for every received message) asks
+`get_queue_attributes(queue, ["MessageRetentionPeriod"])`, which builds the dict three times, and
+`SQSBackend.send_message` (run for every S3 notification) reads
+`queue.attributes.get("ContentBasedDeduplication")`, one more build. With thousands of messages waiting,
+moto's cost per second grows with the square of the rate and it, not the pipeline, sets the throughput.
+
+What: both paths read the one attribute they need straight from the queue, converted the way
+`Queue.attributes` converts it (a bool becomes "true"/"false"; ContentBasedDeduplication is only present
+for FIFO queues), so they return and raise what the originals do; only their cost changes.
+
+This is specific to moto 5.2.5 (pinned in requirements.txt). It refuses to start when a patched or relied-on
+function is missing or its source differs from the 5.2.5 text this was checked against: after a moto upgrade
+the patch must be revisited (or dropped, if upstream fixed it). It is worth offering upstream to moto.
+"""
+
+import hashlib
+import inspect
+import sys
+import textwrap
+
+import moto.sqs.models as sqs_models
+from moto.server import main
+
+# The source (sha256) of every function this relies on, as in moto 5.2.5: the two replaced ones, and the two
+# whose results the replacements reproduce.
+EXPECTED_SOURCES = {
+    "SQSBackend.send_message": "bf161af09a9e6b860e3dd5d8f58ccc802623caa86883fab9b2ffb333f8f70330",
+    "SQSBackend.is_message_valid_based_on_retention_period": "cca23b94a5f3af9d9c5af1c09ee5e615017bdf6bd032301cb321c06c7e595d4b",
+    "SQSBackend.get_queue_attributes": "58417223da457b5a0aac5ccc31b6646ed9b22c3b276a0f0d9fd5f3f13bd797ec",
+    "Queue.attributes": "40cb990b121628d535cecbcd0e0d333984024633b70a097489ae8611e1a59338",
+}
+
+# The one expression send_message builds the whole attribute dict for.
+SLOW_DEDUP_READ = 'queue.attributes.get("ContentBasedDeduplication")'
+
+
+def _original(qualified_name):
+    class_name, attribute = qualified_name.split(".")
+    try:
+        value = getattr(getattr(sqs_models, class_name), attribute)
+    except AttributeError as missing:
+        sys.exit(f"moto_fast: moto.sqs.models.{qualified_name} is gone ({missing}); revisit the patch")
+    return value.fget if isinstance(value, property) else value
+
+
+def _check_sources():
+    for name, expected in EXPECTED_SOURCES.items():
+        source = inspect.getsource(_original(name))
+        if hashlib.sha256(source.encode()).hexdigest() != expected:
+            sys.exit(f"moto_fast: moto.sqs.models.{name} is not moto 5.2.5's; revisit the patch")
+
+
+def _as_attribute(value):
+    # As Queue.attributes presents a value: bools as lower-case strings, anything else unchanged.
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+def _content_based_deduplication(queue):
+    """queue.attributes.get("ContentBasedDeduplication"), without building the dict."""
+    if not queue.fifo_queue:
+        return None
+    return _as_attribute(queue.content_based_deduplication)
+
+
+def is_message_valid_based_on_retention_period(self, queue_name, message):
+    """The original, with get_queue_attributes(queue_name, ["MessageRetentionPeriod"]) read directly."""
+    queue = self.get_queue(queue_name)
+    retention_period = _as_attribute(queue.message_retention_period)
+    if retention_period is None:
+        # get_queue_attributes leaves out None values, so the original's lookup fails here.
+        raise KeyError("MessageRetentionPeriod")
+    retain_until = retention_period + message.sent_timestamp / 1000
+    if retain_until <= sqs_models.unix_time():
+        return False
+    return True
+
+
+def _fast_send_message():
+    # send_message's own source with the one slow expression replaced, compiled in its module.
+    lines, first_line = inspect.getsourcelines(_original("SQSBackend.send_message"))
+    # Blank lines in front keep tracebacks pointing at moto's own lines.
+    source = "\n" * (first_line - 1) + textwrap.dedent("".join(lines))
+    if source.count(SLOW_DEDUP_READ) != 1:
+        sys.exit("moto_fast: SQSBackend.send_message changed; revisit the patch")
+    source = source.replace(SLOW_DEDUP_READ, "_moto_fast_content_based_deduplication(queue)")
+    # Its globals are moto's module itself (so it sees what the original sees), plus the one helper.
+    sqs_models._moto_fast_content_based_deduplication = _content_based_deduplication
+    defined = {}
+    exec(compile(source, sqs_models.__file__, "exec"), vars(sqs_models), defined)
+    return defined["send_message"]
+
+
+def patch():
+    _check_sources()
+    sqs_models.SQSBackend.send_message = _fast_send_message()
+    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+
+
+if __name__ == "__main__":
+    patch()
+    sys.exit(main(sys.argv[1:]))
