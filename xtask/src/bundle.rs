@@ -139,10 +139,17 @@ fn append(writer: &mut BundleWriter, path: &Path, key: &str, buffer: &mut Vec<u8
         entry.sha256 = hex::encode(Sha256::digest(&buffer[..]));
         writer.append(entry, buffer.as_slice())?;
     } else {
-        let mut hasher = Sha256::new();
-        std::io::copy(&mut BufReader::new(&mut file), &mut hasher)?;
-        entry.sha256 = hex::encode(hasher.finalize());
+        entry.sha256 = sha256_file(path)?;
         writer.append(entry, BufReader::new(File::open(path)?).take(meta.len()))?;
     }
     Ok(())
+}
+
+/// The hex SHA-256 of a file's bytes, read as a stream.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut BufReader::new(file), &mut hasher)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
 }

@@ -21,8 +21,8 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 
-use super::data;
 use super::measure::process_cpu_seconds;
+use super::{data, median};
 use crate::local::{LocalStack, StackOptions};
 
 /// Invocations measured; the first also pays for connections and the secret, so the median is reported.
@@ -73,12 +73,6 @@ fn list(values: &[f64]) -> String {
         .map(|v| format!("{v:.2}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 pub async fn measure(root: &Path, files: usize) -> Result<HandlerCost> {

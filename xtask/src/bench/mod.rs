@@ -238,7 +238,7 @@ impl Bundler {
                 .find(|w| w.len() == 64)
                 .unwrap_or_default()
                 .to_string();
-            let actual = sha256_of(&out)?;
+            let actual = crate::bundle::sha256_file(&out)?;
             if printed != actual {
                 bail!(
                     "{} printed SHA-256 `{printed}` but its output hashes to {actual}",
@@ -248,18 +248,14 @@ impl Bundler {
             bytes_out = std::fs::metadata(&out)?.len();
             costs.push(cost);
         }
-        let median = |f: fn(&Cost) -> f64| {
-            let mut v: Vec<f64> = costs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
+        let of = |f: fn(&Cost) -> f64| median(&costs.iter().map(f).collect::<Vec<_>>());
         let row = Row {
             name: self.name(),
             level: self.level(),
             cost: Cost {
-                wall_seconds: median(|c| c.wall_seconds),
-                cpu_seconds: median(|c| c.cpu_seconds),
-                peak_rss_mib: median(|c| c.peak_rss_mib),
+                wall_seconds: of(|c| c.wall_seconds),
+                cpu_seconds: of(|c| c.cpu_seconds),
+                peak_rss_mib: of(|c| c.peak_rss_mib),
             },
             bytes_in,
             bytes_out,
@@ -274,13 +270,11 @@ impl Bundler {
     }
 }
 
-fn sha256_of(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
+/// The middle of `values` (the upper one of an even count); NaN when there are none.
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The references' tools must be there; a missing one fails the bench with the fix, never skips a row.
