@@ -27,6 +27,8 @@ pub enum Need {
     AwsCredentials,
     PythonEnv,
     Providers,
+    /// GNU tar, gzip and coreutils: the bench's reference pipeline.
+    ReferenceTools,
 }
 
 impl Need {
@@ -39,6 +41,7 @@ impl Need {
             Need::AwsCredentials => "AWS credentials",
             Need::PythonEnv => "the Python environment",
             Need::Providers => "the AWS provider source",
+            Need::ReferenceTools => "tar, gzip, sha256sum, tee and sh",
         }
     }
 }
@@ -54,7 +57,7 @@ pub struct Check {
 }
 
 /// Which commands need what.
-const COMMANDS: [(&str, &[Need]); 6] = [
+const COMMANDS: [(&str, &[Need]); 7] = [
     (
         "deploy, plan",
         &[
@@ -86,6 +89,15 @@ const COMMANDS: [(&str, &[Need]); 6] = [
         "local, tests, ci",
         &[Need::PythonEnv, Need::Terraform, Need::Arm64Target],
     ),
+    (
+        "bench",
+        &[
+            Need::PythonEnv,
+            Need::Terraform,
+            Need::Arm64Target,
+            Need::ReferenceTools,
+        ],
+    ),
     ("generate", &[]),
 ];
 
@@ -98,6 +110,7 @@ pub fn check(need: Need, root: &Path) -> Check {
         Need::AwsCredentials => aws_credentials(),
         Need::PythonEnv => python_env(),
         Need::Providers => providers(),
+        Need::ReferenceTools => reference_tools(),
     }
 }
 
@@ -128,6 +141,7 @@ pub fn run(root: &Path) -> Result<()> {
         Need::Arm64Target,
         Need::AwsCredentials,
         Need::PythonEnv,
+        Need::ReferenceTools,
     ];
     let checks: Vec<Check> = all.iter().map(|n| check(*n, root)).collect();
     println!("Prerequisites:");
@@ -256,6 +270,33 @@ fn arm64_target() -> Check {
             format!("{ARM64_TARGET} not installed")
         },
         fix: "rustup target add aarch64-unknown-linux-gnu   (or cargo xtask setup)",
+    }
+}
+
+fn reference_tools() -> Check {
+    // dash, Debian's sh, has no --version; running it is the check.
+    let probes: [(&str, &[&str]); 5] = [
+        ("tar", &["--version"]),
+        ("gzip", &["--version"]),
+        ("sha256sum", &["--version"]),
+        ("tee", &["--version"]),
+        ("sh", &["-c", "true"]),
+    ];
+    let missing: Vec<&str> = probes
+        .into_iter()
+        .filter(|(tool, args)| output(tool, args).is_none())
+        .map(|(tool, _)| tool)
+        .collect();
+    Check {
+        need: Need::ReferenceTools,
+        name: "GNU tar, gzip, coreutils",
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() {
+            "on PATH".to_string()
+        } else {
+            format!("not found on PATH: {}", missing.join(", "))
+        },
+        fix: "apt-get install tar gzip coreutils (Debian)",
     }
 }
 

@@ -17,6 +17,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::doctor::Need;
 use data::Corpus;
 use measure::Cost;
 
@@ -88,7 +89,17 @@ pub struct Report {
 
 pub async fn run(root: &Path, args: Args) -> Result<()> {
     crate::setup::run_setup(root)?;
-    check_tools()?;
+    // The references must be there: a missing tool fails the bench with its fix, never skips a row.
+    crate::doctor::require(
+        &[
+            Need::PythonEnv,
+            Need::Terraform,
+            Need::Arm64Target,
+            Need::ReferenceTools,
+        ],
+        root,
+        "bench",
+    )?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let scratch =
@@ -275,21 +286,6 @@ fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// The references' tools must be there; a missing one fails the bench with the fix, never skips a row.
-fn check_tools() -> Result<()> {
-    for tool in ["tar", "gzip", "sha256sum", "tee", "sh"] {
-        let found = std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
-            .unwrap_or(false);
-        if !found {
-            bail!(
-                "`{tool}` is not on PATH; the GNU reference needs it (Debian: apt-get install tar gzip coreutils)"
-            );
-        }
-    }
-    Ok(())
 }
 
 fn machine() -> String {
