@@ -5,8 +5,9 @@
 //! - absent → **IN_PROGRESS** by one conditional PutItem (the claim), with a lease that ends at the claiming
 //!   invocation's deadline and an `owner` (the bundle id). A record whose lease has ended, or a COMPLETED one
 //!   whose expiry has passed, may be claimed again by the same write.
-//! - IN_PROGRESS → **COMPLETED** after delivery, with the bundle id and an expiry (default 7 days). Expiry is
-//!   checked here because DynamoDB's TTL deletes late (up to 48 hours).
+//! - IN_PROGRESS → **COMPLETED** after delivery, with the bundle id, when the endpoint acknowledged it
+//!   (`completed_at_ms`: what an operator asks of a file, and what `cargo xtask load --env` measures) and an
+//!   expiry (default 7 days). Expiry is checked here because DynamoDB's TTL deletes late (up to 48 hours).
 //! - IN_PROGRESS → absent when delivery fails (the claim is released), so the retry proceeds at once.
 //!
 //! A claim that finds COMPLETED reports a duplicate (acknowledged, not delivered again); one that finds a live
@@ -138,20 +139,22 @@ impl Idempotency {
         owner: &str,
         bundle_id: &str,
     ) -> Result<(), IdempotencyError> {
-        let expires = SystemTime::now() + self.ttl;
+        let now = SystemTime::now();
+        let expires = now + self.ttl;
         self.client
             .update_item()
             .table_name(&self.table)
             .key("id", s(id))
             .update_expression(
-                "SET #status = :completed, bundle_id = :bundle, expires_at = :expires, \
-                 expires_at_ms = :expires_ms REMOVE lease_until_ms",
+                "SET #status = :completed, bundle_id = :bundle, completed_at_ms = :now_ms, \
+                 expires_at = :expires, expires_at_ms = :expires_ms REMOVE lease_until_ms",
             )
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":completed", s(COMPLETED))
             .expression_attribute_values(":bundle", s(bundle_id))
+            .expression_attribute_values(":now_ms", n(epoch_ms(now)))
             .expression_attribute_values(":expires", n(epoch_ms(expires) / 1000))
             .expression_attribute_values(":expires_ms", n(epoch_ms(expires)))
             .expression_attribute_values(":owner", s(owner))

@@ -281,8 +281,37 @@ async fn repeated_events_and_retried_batches_deliver_each_file_once() {
     twin.message_id = Some("twin".into());
     messages.push(twin);
     let deadline = SystemTime::now() + MINUTE;
+    let before_ms = epoch_ms(SystemTime::now());
     let first = aggregator.handle(event_of(&messages), deadline).await;
     assert!(first.batch_item_failures.is_empty());
+    let after_ms = epoch_ms(SystemTime::now());
+    // Each file's record says which bundle carried it and when the endpoint acknowledged it (what
+    // `cargo xtask load --env` measures latency by).
+    let stored = stack.receiver.stored_bundles().expect("bundles");
+    let records = stack
+        .dynamodb
+        .scan()
+        .table_name("claims")
+        .send()
+        .await
+        .expect("the claims table");
+    assert_eq!(records.items().len(), 3, "one record per distinct file");
+    for record in records.items() {
+        let field = |name: &str| {
+            record
+                .get(name)
+                .and_then(|v| v.as_s().or_else(|_| v.as_n()).ok())
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} in {record:?}"))
+        };
+        assert_eq!(field("status"), "COMPLETED");
+        assert_eq!(field("bundle_id"), stored[0].bundle_id);
+        let at: i64 = field("completed_at_ms").parse().expect("a number");
+        assert!(
+            (before_ms..=after_ms).contains(&at),
+            "{at} within the invocation"
+        );
+    }
     // The whole batch again, as if the response had been lost.
     let second = aggregator.handle(event_of(&messages), deadline).await;
     assert!(second.batch_item_failures.is_empty());
@@ -398,4 +427,9 @@ async fn an_outage_cannot_push_a_message_to_the_redrive_limit() {
         m
     });
     eprintln!("receive counts during the outage: {by_count:?}; limit {max_receive_count}");
+}
+
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
