@@ -37,13 +37,17 @@ pub struct Measurements {
     pub upload_span: Duration,
 }
 
-/// The value below which `q` of the sorted values lie (nearest rank).
-pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// The latency within which a share `q` of all `total` files arrived (nearest rank), where the files missing
+/// from `sorted` count as never arriving: `None` when the rank falls among them (or there are no files).
+pub fn percentile(sorted: &[Duration], total: usize, q: f64) -> Option<Duration> {
+    let total = total.max(sorted.len());
+    let rank = ((q * total as f64).ceil() as usize).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+/// A percentile for the report: one decimal, or "never" for files that did not arrive.
+fn shown(latency: Option<Duration>) -> String {
+    latency.map_or_else(|| "never".into(), |d| format!("{d:.1?}"))
 }
 
 impl Measurements {
@@ -57,9 +61,9 @@ impl Measurements {
     pub fn meets_slo(&self) -> bool {
         let sorted = self.sorted();
         self.files_delivered == self.files_uploaded
-            && SLO
-                .iter()
-                .all(|(q, limit)| percentile(&sorted, *q) <= *limit)
+            && SLO.iter().all(|(q, limit)| {
+                percentile(&sorted, self.files_uploaded, *q).is_some_and(|got| got <= *limit)
+            })
     }
 
     /// The text report.
@@ -101,21 +105,26 @@ impl Measurements {
         );
         let _ = writeln!(
             out,
-            "latency    p50 {:.1?}  p95 {:.1?}  p99 {:.1?}  p99.9 {:.1?}  max {:.1?}",
-            percentile(&sorted, 0.50),
-            percentile(&sorted, 0.95),
-            percentile(&sorted, 0.99),
-            percentile(&sorted, 0.999),
-            sorted.last().copied().unwrap_or_default()
+            "latency    p50 {}  p95 {}  p99 {}  p99.9 {}  max {}",
+            shown(percentile(&sorted, self.files_uploaded, 0.50)),
+            shown(percentile(&sorted, self.files_uploaded, 0.95)),
+            shown(percentile(&sorted, self.files_uploaded, 0.99)),
+            shown(percentile(&sorted, self.files_uploaded, 0.999)),
+            shown(percentile(&sorted, self.files_uploaded, 1.0))
         );
         for (q, limit) in SLO {
-            let got = percentile(&sorted, q);
-            let verdict = if got <= limit { "met" } else { "MISSED" };
+            let got = percentile(&sorted, self.files_uploaded, q);
+            let verdict = if got.is_some_and(|got| got <= limit) {
+                "met"
+            } else {
+                "MISSED"
+            };
             let _ = writeln!(
                 out,
-                "objective  {:.1}% within {:?}: {verdict} ({got:.1?})",
+                "objective  {:.1}% within {:?}: {verdict} ({})",
                 q * 100.0,
-                limit
+                limit,
+                shown(got)
             );
         }
         let peak = self.samples.iter().map(|s| s.backlog).max().unwrap_or(0);
@@ -177,7 +186,10 @@ impl Measurements {
         let points: Vec<(f64, f64)> = sorted
             .iter()
             .enumerate()
-            .map(|(i, d)| (d.as_secs_f64(), (i + 1) as f64 / sorted.len() as f64))
+            .map(|(i, d)| {
+                let share = (i + 1) as f64 / self.files_uploaded.max(sorted.len()) as f64;
+                (d.as_secs_f64(), share)
+            })
             .collect();
         p.polyline(svg, &points, max_s, 1.0, "#1f77b4");
         for (q, limit) in SLO {
@@ -367,10 +379,28 @@ mod tests {
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let sorted = secs(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-        assert_eq!(percentile(&sorted, 0.5), Duration::from_secs(5));
-        assert_eq!(percentile(&sorted, 0.95), Duration::from_secs(10));
-        assert_eq!(percentile(&sorted, 0.0), Duration::from_secs(1));
-        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+        assert_eq!(percentile(&sorted, 10, 0.5), Some(Duration::from_secs(5)));
+        assert_eq!(percentile(&sorted, 10, 0.95), Some(Duration::from_secs(10)));
+        assert_eq!(percentile(&sorted, 10, 0.0), Some(Duration::from_secs(1)));
+        assert_eq!(percentile(&[], 0, 0.5), None);
+    }
+
+    #[test]
+    fn files_that_never_arrived_count_as_slower_than_any_limit() {
+        let sorted = secs(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        // Ten of twenty arrived: the median is the last of them, above it nothing arrived.
+        assert_eq!(percentile(&sorted, 20, 0.5), Some(Duration::from_secs(10)));
+        assert_eq!(percentile(&sorted, 20, 0.51), None);
+        let m = Measurements {
+            files_uploaded: 20,
+            files_delivered: 0,
+            ..Measurements::default()
+        };
+        let text = m.text();
+        assert!(
+            text.contains("p50 never") && text.contains("95.0% within 120s: MISSED (never)"),
+            "{text}"
+        );
     }
 
     #[test]
