@@ -9,7 +9,7 @@
 //! addressing are set here.
 //!
 //! `local` runs a demo (upload, wait, verify, report, stop); `local up` keeps it running with a status line;
-//! `load` (see load.rs) drives it at a rate and measures the service level objective.
+//! `load` (see load/mod.rs) drives it at a rate and measures the service level objective.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -201,18 +201,9 @@ impl LocalStack {
         let function_name = output("function_name")?;
         let landing_bucket = output("landing_bucket")?;
 
-        let function = lambda
-            .get_function_configuration()
-            .function_name(&function_name)
-            .send()
+        let (deployed, timeout) = deployed_function(&lambda, &function_name)
             .await
             .context("reading the deployed function's configuration from the emulator")?;
-        let deployed: HashMap<String, String> = function
-            .environment()
-            .and_then(|e| e.variables())
-            .cloned()
-            .unwrap_or_default();
-        let timeout = Duration::from_secs(function.timeout().unwrap_or(60).max(1) as u64);
         // Listed unfiltered: moto does not filter by a function's name, only by its ARN.
         let mappings = lambda
             .list_event_source_mappings()
@@ -371,16 +362,8 @@ impl LocalStack {
     }
 
     /// Puts a file into the landing bucket, as the external party does.
-    pub async fn upload(&self, key: &str, body: Vec<u8>) -> Result<()> {
-        self.s3
-            .put_object()
-            .bucket(&self.landing_bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .with_context(|| format!("uploading {key}"))?;
-        Ok(())
+    pub async fn upload(&self, key: &str, body: Vec<u8>) -> Result<Sent> {
+        put_file(&self.s3, &self.landing_bucket, key, body).await
     }
 
     /// Makes the bundled receiver fail for a while, starting after a delay.
@@ -407,22 +390,9 @@ impl LocalStack {
         });
     }
 
-    /// Messages in a queue, visible and in flight.
+    /// Messages in a queue, visible and in flight; 0 when it cannot be read (a status figure, not a check).
     pub async fn depth(&self, url: &str) -> usize {
-        let Ok(out) = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-        else {
-            return 0;
-        };
-        out.attributes()
-            .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
-            .unwrap_or(0)
+        queue_depth(&self.sqs, url).await.unwrap_or(0)
     }
 
     /// The breaker's stored state, `CLOSED` when there is none.
@@ -470,7 +440,93 @@ fn uuid_like() -> String {
 /// A file the run uploaded, to check what arrives against.
 pub struct Sent {
     pub sha256: String,
+    pub size: u64,
+    /// The identities its idempotency record may have (`ObjectRef::identity`): by version id, as S3's events
+    /// for a versioned bucket name it, and by ETag, for emulators whose events leave the version out (moto).
+    pub identities: Vec<String>,
+    /// When S3 acknowledged the upload, by this machine's clock.
     pub uploaded_at: time::OffsetDateTime,
+}
+
+/// Puts a file into a landing bucket, as the external party does, and says what was sent.
+pub async fn put_file(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<Sent> {
+    let sha256 = hex::encode(Sha256::digest(&body));
+    let size = body.len() as u64;
+    let out = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .with_context(|| format!("uploading s3://{bucket}/{key}"))?;
+    let uploaded_at = time::OffsetDateTime::now_utc();
+    // The event S3 sends names the same object: its ETag without the quotes the response carries.
+    let mut object = app::event::ObjectRef {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id: out.version_id().map(str::to_string),
+        size,
+        etag: out
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string(),
+        event_time: String::new(),
+    };
+    let mut identities = vec![object.identity()];
+    if object.version_id.take().is_some() {
+        identities.push(object.identity());
+    }
+    Ok(Sent {
+        sha256,
+        size,
+        identities,
+        uploaded_at,
+    })
+}
+
+/// Messages in a queue, visible and in flight.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<usize> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e)))
+        .with_context(|| format!("reading the depth of {url}"))?;
+    Ok(out
+        .attributes()
+        .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
+        .unwrap_or(0))
+}
+
+/// A deployed function's environment variables and timeout.
+pub async fn deployed_function(
+    lambda: &aws_sdk_lambda::Client,
+    function_name: &str,
+) -> Result<(HashMap<String, String>, Duration)> {
+    let function = lambda
+        .get_function_configuration()
+        .function_name(function_name)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(&e)))
+        .with_context(|| format!("reading the configuration of function {function_name}"))?;
+    let environment = function
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let timeout = Duration::from_secs(function.timeout().unwrap_or(60).max(1) as u64);
+    Ok((environment, timeout))
 }
 
 impl LocalStack {
@@ -495,19 +551,38 @@ pub async fn settle(
     limit: Duration,
     mut samples: Vec<Sample>,
 ) -> Result<Measurements> {
-    let deadline = Instant::now() + limit;
-    loop {
-        samples.push(stack.sample(started, sent.len()).await);
-        if delivered_keys(&stack.stored(), sent).len() == sent.len() || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    sample_until_delivered(sent.len(), limit, &mut samples, || async {
+        let mut sample = stack.sample(started, sent.len()).await;
+        sample.delivered = delivered_keys(&stack.stored(), sent).len();
+        Ok(sample)
+    })
+    .await?;
     let mut m = measure(stack, sent)?;
     m.samples = samples;
     m.upload_span = upload_span;
-    m.dead_letters = stack.depth(&stack.dlq_url).await;
+    m.dead_letters = queue_depth(&stack.sqs, &stack.dlq_url).await?;
     Ok(m)
+}
+
+/// Takes a sample every second until one counts `total` files delivered or `limit` has passed.
+pub async fn sample_until_delivered<F>(
+    total: usize,
+    limit: Duration,
+    samples: &mut Vec<Sample>,
+    mut sample: impl FnMut() -> F,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<Sample>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = sample().await?;
+        samples.push(now);
+        if now.delivered >= total || Instant::now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 fn delivered_keys<'a>(
@@ -655,15 +730,8 @@ async fn upload_all(
     use futures::StreamExt;
     let results: Vec<Result<(String, Sent)>> = futures::stream::iter(files)
         .map(|(key, body)| async move {
-            let sha256 = hex::encode(Sha256::digest(&body));
-            stack.upload(&key, body).await?;
-            Ok((
-                key,
-                Sent {
-                    sha256,
-                    uploaded_at: time::OffsetDateTime::now_utc(),
-                },
-            ))
+            let sent = stack.upload(&key, body).await?;
+            Ok((key, sent))
         })
         .buffer_unordered(16)
         .collect()

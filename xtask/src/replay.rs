@@ -119,7 +119,11 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
             parse_time(args.from.as_deref().unwrap_or_default())?,
             parse_time(args.to.as_deref().unwrap_or_default())?,
         );
-        list_range(&s3, &bucket, &args.prefix, from, to).await?
+        list_range(&s3, &bucket, &args.prefix, from, to)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
     } else {
         args.bundle.clone()
     };
@@ -457,15 +461,15 @@ fn parse_time(text: &str) -> Result<OffsetDateTime> {
     )
 }
 
-/// Keys of the bundles archived in the hours from `from` to `to`, listing one hour prefix at a time
+/// Keys and sizes of the bundles archived in the hours from `from` to `to`, listing one hour prefix at a time
 /// (the archive is partitioned `<prefix>/YYYY/MM/DD/HH/`).
-async fn list_range(
+pub async fn list_range(
     s3: &Client,
     bucket: &str,
     prefix: &str,
     from: OffsetDateTime,
     to: OffsetDateTime,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, u64)>> {
     if to < from {
         bail!("--to is before --from");
     }
@@ -496,9 +500,9 @@ async fn list_range(
             keys.extend(
                 page.contents()
                     .iter()
-                    .filter_map(|o| o.key())
-                    .filter(|k| k.ends_with(".tar.gz"))
-                    .map(str::to_string),
+                    .filter_map(|o| Some((o.key()?, o.size().unwrap_or(0).max(0) as u64)))
+                    .filter(|(k, _)| k.ends_with(".tar.gz"))
+                    .map(|(k, size)| (k.to_string(), size)),
             );
         }
         hour += TimeDuration::HOUR;

@@ -18,6 +18,7 @@ fn every_command_has_help() {
         "generate",
         "bundle",
         "bench",
+        "load",
     ] {
         xtask(&[command, "--help"])
             .run()
@@ -90,6 +91,41 @@ fn confirmations_are_never_waited_for_without_a_terminal() {
             .assert_code(1)
             .assert_contains("pass --yes");
     }
+}
+
+#[test]
+fn a_load_run_against_a_deployed_environment_is_guarded_before_anything_is_sent() {
+    // prod would get synthetic files at its on-premise endpoint: refused, even with --yes.
+    xtask(&["load", "--env", "prod", "--yes"])
+        .run()
+        .assert_code(1)
+        .assert_contains("prod is protected")
+        .assert_contains("--env dev");
+    // dev's endpoint receives them too: confirmed, and never waited for without a terminal.
+    xtask(&["load", "--env", "dev", "--rate", "2", "--duration", "5"])
+        .run()
+        .assert_code(1)
+        .assert_contains("uploading 10 files (1 MB) to s3://")
+        .assert_contains("pass --yes");
+    // The local environment is on this machine only.
+    xtask(&["load", "--env", "local"])
+        .run()
+        .assert_code(1)
+        .assert_contains("AWS_ENDPOINT_URL is not set");
+    xtask(&["load", "--env", "local"])
+        .env("AWS_ENDPOINT_URL", "http://10.1.2.3:5000")
+        .run()
+        .assert_code(1)
+        .assert_contains("targets loopback only");
+    // The local stack's receiver options mean nothing for a deployed environment.
+    xtask(&["load", "--env", "dev", "--fail", "503"])
+        .run()
+        .assert_code(2)
+        .assert_contains("cannot be used with");
+    xtask(&["load", "--yes"])
+        .run()
+        .assert_code(2)
+        .assert_contains("--env");
 }
 
 #[test]

@@ -136,6 +136,46 @@ fn local_up_serves_uploads_until_interrupted_then_stops_everything() {
     // The status line comes every 10 s without a terminal; the batching window holds the file 60 s.
     wait_for_line(&lines, "files delivered 1 ", deadline);
 
+    // `load --env local` treats the running stack as a deployed environment: it finds the names in the
+    // function's configuration and times each file by its idempotency record.
+    let load = xtask(&[
+        "load",
+        "--env",
+        "local",
+        "--rate",
+        "5",
+        "--duration",
+        "4",
+        "--min-size",
+        "1000",
+        "--max-size",
+        "5000",
+        "--drain-timeout",
+        "300",
+    ])
+    .aws(&endpoint)
+    .run();
+    load.assert_ok()
+        .assert_contains("files      20 uploaded, 20 delivered (0 missing)")
+        .assert_contains("dlq        0 messages")
+        .assert_contains("load: report ");
+    // The window holds every file at least its 60 s (the first file in a batch waits the longest).
+    let p50 = load
+        .stdout
+        .split_once("latency    p50 ")
+        .and_then(|(_, rest)| rest.split_once('s'))
+        .and_then(|(seconds, _)| seconds.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("a p50 latency in:\n{}", load.all()));
+    assert!((50.0..200.0).contains(&p50), "p50 {p50} s");
+    assert!(
+        !load.stdout.contains("bundles    0 ") && !load.stdout.contains("compression ratio 0.00"),
+        "bundles found in the archive:\n{}",
+        load.stdout
+    );
+    let plot = workspace_root().join("target/load/local/load-5fps-4s.svg");
+    assert!(plot.exists(), "{}", plot.display());
+    wait_for_line(&lines, "files delivered 21 ", deadline);
+
     // SAFETY: kill only sends a signal to the child this test started.
     let pid = i32::try_from(child.id()).expect("a pid");
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);

@@ -179,10 +179,10 @@ async fn invoke_all(
                 )
             })
             .buffer_unordered(16)
-            .collect::<Vec<Result<()>>>()
+            .collect::<Vec<Result<_>>>()
             .await
             .into_iter()
-            .collect::<Result<()>>()?;
+            .collect::<Result<Vec<_>>>()?;
         // Counted in objects, not messages: the queue also holds S3's test event, which carries none.
         let mut event = SqsEvent::default();
         let mut objects = 0;

@@ -1,8 +1,11 @@
-//! `cargo xtask load`: uploads files at a target rate for a duration against the local stack, measures each
-//! file's end-to-end latency (upload finished → bundle stored at the receiver; the manifests say which bundle
-//! carried which file), and reports it against the objective with a picture of latency, throughput and backlog.
+//! `cargo xtask load`: uploads files at a target rate for a duration, measures each file's end-to-end latency,
+//! and reports it against the objective with a picture of latency, throughput and backlog.
 //!
-//! Bounded in count and time and stops by itself; everything it contacts is on loopback.
+//! By default it runs against the local stack it starts: a file is delivered when a bundle stored by the bundled
+//! receiver lists it (upload finished → bundle stored, hashes checked file by file). With `--env` it runs
+//! against a deployed environment instead (`deployed.rs`): a file is delivered when its idempotency record is
+//! COMPLETED. Bounded in count and time and stops by itself; the local stack and the local environment are on
+//! loopback only.
 //!
 //! What limits it against moto (5.2.5), measured with py-spy: moto's SQS costs time linear in the queue's
 //! depth, and the depth is about the rate times the batching window (60 s: every poller holds its batch open
@@ -16,22 +19,33 @@
 //! once a second) counts them, and moto routes and logs every request under one interpreter lock. The
 //! report's achieved rate says whether moto or the pipeline set the pace.
 
+mod deployed;
+
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
 use crate::local::{LocalStack, Sent, StackOptions, content, output_dir, settle};
+use crate::report::{Measurements, Sample};
+use crate::{target, ui};
+use deployed::Deployed;
 
 /// The most files one run may upload, whatever rate and duration ask for.
 const MAX_FILES: usize = 100_000;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Load this deployed environment instead of starting the local stack: dev, or local while a
+    /// `cargo xtask local up` runs (with AWS_ENDPOINT_URL set to its emulator). Never prod.
+    #[arg(long, value_name = "ENV", conflicts_with_all = ["nifi_url", "minio_endpoint", "fail"])]
+    pub env: Option<String>,
+    /// Upload to the deployed environment without asking (its endpoint receives the synthetic files).
+    #[arg(long, requires = "env")]
+    pub yes: bool,
     /// Files per second.
     #[arg(long, default_value_t = 10.0)]
     pub rate: f64,
@@ -62,10 +76,22 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
         bail!("--min-size must not exceed --max-size, which must be at most 50 MiB");
     }
     let count = ((args.rate * args.duration as f64).round() as usize).clamp(1, MAX_FILES);
-    let stack = LocalStack::start(root, &args.stack).await?;
-    let result = stack.with_mapping(drive(&stack, &args, count)).await;
-    stack.stop().await;
-    let (measurements, report_path, svg_path) = result??;
+    let (measurements, report_path, svg_path) = match &args.env {
+        None => {
+            let stack = LocalStack::start(root, &args.stack).await?;
+            stack.schedule_fault(&args.stack);
+            let under = Under::Local(&stack);
+            let result = stack.with_mapping(drive(&under, &args, count)).await;
+            stack.stop().await;
+            result??
+        }
+        Some(name) => {
+            let target = target::resolve(name)?;
+            guard(&target, &args, count)?;
+            let deployed = Deployed::connect(&target).await?;
+            drive(&Under::Deployed(name, &deployed), &args, count).await?
+        }
+    };
     println!("{}", measurements.text());
     println!(
         "load: report {}, plot {}",
@@ -85,22 +111,115 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
     Ok(())
 }
 
+/// What a run against a deployed environment may do: never prod (the files would reach its on-premise
+/// endpoint), the local environment only on loopback, anything else after confirmation.
+fn guard(target: &target::Target, args: &Args, count: usize) -> Result<()> {
+    let name = target.name();
+    if target.protected() {
+        bail!(
+            "{name} is protected: a load run would deliver {count} synthetic files to its endpoint. Load dev instead (`cargo xtask load --env dev`)"
+        );
+    }
+    if target.is_local() {
+        let endpoint = target.local_endpoint()?.unwrap_or_default();
+        if !is_loopback(&endpoint) {
+            bail!(
+                "AWS_ENDPOINT_URL is {endpoint}, which is not on this machine: a load run against the local environment targets loopback only (the emulator of a running `cargo xtask local up`)"
+            );
+        }
+        return Ok(());
+    }
+    let what = format!(
+        "uploading {count} files ({:.0} MB) to s3://{}, which {name} delivers to its endpoint,",
+        count as f64 * (args.min_size + args.max_size) as f64 / 2.0 / 1e6,
+        target.landing_bucket()
+    );
+    ui::require_confirmable(args.yes, &what)?;
+    if !args.yes && !ui::confirm(&format!("Go ahead with {what}?"))? {
+        bail!("nothing was uploaded");
+    }
+    Ok(())
+}
+
+/// Whether an endpoint URL's host is this machine.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What a run drives and watches.
+enum Under<'a> {
+    /// The local stack this run started, with its receiver.
+    Local(&'a LocalStack),
+    /// A deployed environment, by name.
+    Deployed(&'a str, &'a Deployed),
+}
+
+impl Under<'_> {
+    async fn upload(&self, key: &str, body: Vec<u8>) -> Result<Sent> {
+        match self {
+            Under::Local(stack) => stack.upload(key, body).await,
+            Under::Deployed(_, env) => env.upload(key, body).await,
+        }
+    }
+
+    async fn sample(&self, started: Instant, sent: &Mutex<HashMap<String, Sent>>) -> Sample {
+        match self {
+            Under::Local(stack) => {
+                let uploaded = sent.lock().map(|s| s.len()).unwrap_or(0);
+                stack.sample(started, uploaded).await
+            }
+            Under::Deployed(_, env) => env.sample(started, sent).await,
+        }
+    }
+
+    async fn settle(
+        &self,
+        sent: &HashMap<String, Sent>,
+        started: Instant,
+        upload_span: Duration,
+        limit: Duration,
+        samples: Vec<Sample>,
+    ) -> Result<Measurements> {
+        match self {
+            Under::Local(stack) => settle(stack, sent, started, upload_span, limit, samples).await,
+            Under::Deployed(_, env) => env.settle(sent, started, upload_span, limit, samples).await,
+        }
+    }
+
+    /// Where the report and plot go, and what the plot's title calls the pipeline.
+    fn output(&self, root: &Path) -> (PathBuf, String) {
+        match self {
+            Under::Local(_) => (output_dir(root), "local stack".into()),
+            Under::Deployed(name, _) => (
+                root.join("target/load").join(name),
+                format!("deployed {name}"),
+            ),
+        }
+    }
+}
+
 async fn drive(
-    stack: &LocalStack,
+    under: &Under<'_>,
     args: &Args,
     count: usize,
-) -> Result<(
-    crate::report::Measurements,
-    std::path::PathBuf,
-    std::path::PathBuf,
-)> {
+) -> Result<(Measurements, PathBuf, PathBuf)> {
     let started = Instant::now();
-    stack.schedule_fault(&args.stack);
     let sent: Mutex<HashMap<String, Sent>> = Mutex::new(HashMap::new());
     let uploaded = AtomicUsize::new(0);
     let interval = Duration::from_secs_f64(1.0 / args.rate);
+    // Keys of their own per run: a deployed environment remembers delivered files for days, by key and ETag.
+    let run = run_id(time::OffsetDateTime::now_utc());
     println!(
-        "load: {count} files at {} files/s, {}–{} bytes",
+        "load: {count} files at {} files/s, {}–{} bytes, under load/{run}/",
         args.rate, args.min_size, args.max_size
     );
 
@@ -116,22 +235,14 @@ async fn drive(
         ticks
             .map(|i| {
                 let size = args.min_size + (i * 7_919) % (args.max_size - args.min_size + 1);
-                let key = format!("load/{i:06}.json");
+                let key = format!("load/{run}/{i:06}.json");
                 let body = content(i, size);
                 let sent = &sent;
                 let uploaded = &uploaded;
                 async move {
-                    let sha256 = hex::encode(Sha256::digest(&body));
-                    stack.upload(&key, body).await?;
-                    let at = time::OffsetDateTime::now_utc();
+                    let file = under.upload(&key, body).await?;
                     if let Ok(mut s) = sent.lock() {
-                        s.insert(
-                            key,
-                            Sent {
-                                sha256,
-                                uploaded_at: at,
-                            },
-                        );
+                        s.insert(key, file);
                     }
                     uploaded.fetch_add(1, Ordering::Relaxed);
                     anyhow::Ok(())
@@ -149,11 +260,7 @@ async fn drive(
         while uploaded.load(Ordering::Relaxed) < count
             && started.elapsed() < Duration::from_secs(args.duration * 3 + 60)
         {
-            early.push(
-                stack
-                    .sample(started, uploaded.load(Ordering::Relaxed))
-                    .await,
-            );
+            early.push(under.sample(started, &sent).await);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         early
@@ -168,16 +275,16 @@ async fn drive(
         "load: uploaded {} files in {upload_span:.1?}; waiting for delivery",
         sent.len()
     );
-    let m = settle(
-        stack,
-        &sent,
-        started,
-        upload_span,
-        Duration::from_secs(args.drain_timeout),
-        samples,
-    )
-    .await?;
-    let dir = output_dir(crate::workspace_root().as_path());
+    let m = under
+        .settle(
+            &sent,
+            started,
+            upload_span,
+            Duration::from_secs(args.drain_timeout),
+            samples,
+        )
+        .await?;
+    let (dir, pipeline) = under.output(crate::workspace_root().as_path());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let stem = format!("load-{}fps-{}s", args.rate, args.duration);
     let report_path = dir.join(format!("{stem}.txt"));
@@ -186,9 +293,54 @@ async fn drive(
     std::fs::write(
         &svg_path,
         m.svg(&format!(
-            "load test: {count} files at {} files/s for {} s (local stack)",
+            "load test: {count} files at {} files/s for {} s ({pipeline})",
             args.rate, args.duration
         )),
     )?;
     Ok((m, report_path, svg_path))
+}
+
+/// A run's name, from its start: `20261122T080102Z`.
+fn run_id(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_endpoints_are_told_from_remote_ones() {
+        for url in [
+            "http://127.0.0.1:5000",
+            "http://localhost:4566/",
+            "http://[::1]:5000",
+            "127.0.0.2:9",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://s3.eu-west-2.amazonaws.com",
+            "http://10.0.0.5:5000",
+            "http://localhost.example.com:5000",
+            "http://[2001:db8::1]:443",
+            "",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn run_ids_sort_by_time() {
+        let t = time::macros::datetime!(2026-11-22 08:01:02 UTC);
+        assert_eq!(run_id(t), "20261122T080102Z");
+    }
 }

@@ -1,0 +1,295 @@
+//! The load run against a deployed environment (`cargo xtask load --env <env>`): files go into the
+//! environment's landing bucket, and a file counts as delivered when its idempotency record is COMPLETED.
+//!
+//! Latency runs from S3's acknowledgement of the upload (this machine's clock) to the record's
+//! `completed_at_ms` (the aggregator's clock: Lambda's is NTP-synchronised, so keep this machine's synchronised
+//! too; a skew of a second shifts every latency by a second). The endpoint itself is out of reach from here, so
+//! the content check is the endpoint's own (NiFi and the mock receiver verify each bundle's SHA-256); what this
+//! checks is that every file was acknowledged and that every bundle that carried one is in the archive.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use app::RawConfig;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use time::OffsetDateTime;
+
+use crate::local::{Sent, deployed_function, put_file, queue_depth, sample_until_delivered};
+use crate::report::{Measurements, Sample};
+use crate::target::Target;
+
+/// BatchGetItem's limit of keys per request.
+const KEYS_PER_REQUEST: usize = 100;
+
+/// How often the table is asked about the files not yet delivered. Latency comes from the records'
+/// `completed_at_ms`, not from when a poll saw them, so this sets only the reads spent (the table is the live
+/// aggregator's) and the resolution of the delivered-over-time curve.
+const POLL_EVERY: Duration = Duration::from_secs(5);
+
+/// A deployed environment, as its aggregator sees it.
+pub struct Deployed {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    pub landing_bucket: String,
+    queue_url: String,
+    dlq_url: String,
+    idempotency_table: String,
+    archive_bucket: String,
+    archive_prefix: String,
+    /// This run's files seen COMPLETED so far, by identity.
+    completed: Mutex<HashMap<String, Completed>>,
+    last_poll: Mutex<Option<Instant>>,
+}
+
+struct Completed {
+    bundle_id: String,
+    at: OffsetDateTime,
+}
+
+impl Deployed {
+    /// Reads the names the aggregator uses from the deployed function's environment, so the run watches the
+    /// queue, table and archive the deployment really has.
+    pub async fn connect(target: &Target) -> Result<Deployed> {
+        let sdk = crate::aws::sdk(target).await;
+        let function = &target.pipeline.aggregator.function_name;
+        let (environment, _) =
+            deployed_function(&aws_sdk_lambda::Client::new(&sdk), function)
+                .await
+                .with_context(|| {
+                    format!(
+                        "is {env} deployed in {region}? (`cargo xtask deploy {env}`; the AWS credentials must allow lambda:GetFunctionConfiguration)",
+                        env = target.name(),
+                        region = target.region()
+                    )
+                })?;
+        let config = RawConfig::from_pairs(environment)
+            .validate()
+            .with_context(|| format!("the configuration of the deployed function {function}"))?;
+        Ok(Deployed {
+            s3: crate::aws::s3(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            landing_bucket: target.landing_bucket().to_string(),
+            queue_url: config.source_queue_url,
+            dlq_url: config.dlq_url,
+            idempotency_table: config.idempotency_table,
+            archive_bucket: config.archive_bucket,
+            archive_prefix: config.archive_prefix,
+            completed: Mutex::new(HashMap::new()),
+            last_poll: Mutex::new(None),
+        })
+    }
+
+    pub async fn upload(&self, key: &str, body: Vec<u8>) -> Result<Sent> {
+        put_file(&self.s3, &self.landing_bucket, key, body).await
+    }
+
+    /// Asks the idempotency table about the files not yet seen delivered, at most every `POLL_EVERY` unless
+    /// this is the `last` time.
+    async fn refresh(&self, identities: Vec<String>, last: bool) -> Result<()> {
+        if let Ok(mut polled) = self.last_poll.lock() {
+            if !last && polled.is_some_and(|at| at.elapsed() < POLL_EVERY) {
+                return Ok(());
+            }
+            *polled = Some(Instant::now());
+        }
+        let pending: Vec<String> = {
+            let completed = self.lock()?;
+            identities
+                .into_iter()
+                .filter(|id| !completed.contains_key(id))
+                .collect()
+        };
+        for chunk in pending.chunks(KEYS_PER_REQUEST) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]))
+                .collect();
+            // DynamoDB may leave keys unprocessed under throttling; they are asked again at once, the rest of
+            // the backoff is the SDK's.
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .context("building a BatchGetItem request")?;
+                let out = self
+                    .dynamodb
+                    .batch_get_item()
+                    .request_items(&self.idempotency_table, request)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+                    .with_context(|| {
+                        format!(
+                            "reading the idempotency table {} (the AWS credentials must allow dynamodb:BatchGetItem)",
+                            self.idempotency_table
+                        )
+                    })?;
+                let mut completed = self.lock()?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.idempotency_table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some((id, record)) = completed_record(item)? {
+                        completed.insert(id, record);
+                    }
+                }
+                keys = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.idempotency_table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Completed>>> {
+        self.completed
+            .lock()
+            .map_err(|_| anyhow!("delivery bookkeeping poisoned"))
+    }
+
+    /// The pipeline's progress now. A failed read of the table is reported and the sample taken anyway:
+    /// the final count (`settle`) is where a persistent failure ends the run.
+    pub async fn sample(&self, started: Instant, sent: &Mutex<HashMap<String, Sent>>) -> Sample {
+        let (uploaded, identities) = sent
+            .lock()
+            .map(|s| (s.len(), identities(s.values())))
+            .unwrap_or_default();
+        if let Err(e) = self.refresh(identities, false).await {
+            eprintln!("load: {e:#}");
+        }
+        Sample {
+            at: started.elapsed().as_secs_f64(),
+            uploaded,
+            delivered: self.lock().map(|c| c.len()).unwrap_or(0),
+            backlog: queue_depth(&self.sqs, &self.queue_url).await.unwrap_or(0),
+        }
+    }
+
+    /// After the uploads: waits until every sent file's record is COMPLETED (or `limit` passes), sampling
+    /// progress every second, then measures and checks that each carrying bundle is archived.
+    pub async fn settle(
+        &self,
+        sent: &HashMap<String, Sent>,
+        started: Instant,
+        upload_span: Duration,
+        limit: Duration,
+        mut samples: Vec<Sample>,
+    ) -> Result<Measurements> {
+        let run_started = OffsetDateTime::now_utc() - started.elapsed();
+        sample_until_delivered(sent.len(), limit, &mut samples, || async {
+            self.refresh(identities(sent.values()), false).await?;
+            let delivered = self.lock()?.len();
+            Ok(Sample {
+                at: started.elapsed().as_secs_f64(),
+                uploaded: sent.len(),
+                delivered,
+                backlog: queue_depth(&self.sqs, &self.queue_url).await.unwrap_or(0),
+            })
+        })
+        .await?;
+        self.refresh(identities(sent.values()), true).await?;
+        let mut m = Measurements {
+            files_uploaded: sent.len(),
+            samples,
+            upload_span,
+            dead_letters: queue_depth(&self.sqs, &self.dlq_url).await?,
+            ..Measurements::default()
+        };
+        let mut bundles = HashSet::new();
+        {
+            let completed = self.lock()?;
+            for file in sent.values() {
+                let Some(record) = file.identities.iter().find_map(|id| completed.get(id)) else {
+                    continue;
+                };
+                m.files_delivered += 1;
+                m.bytes_in += file.size;
+                let latency = (record.at - file.uploaded_at).as_seconds_f64().max(0.0);
+                m.latencies.push(Duration::from_secs_f64(latency));
+                bundles.insert(record.bundle_id.clone());
+            }
+        }
+        m.bundles = bundles.len();
+        m.bytes_out = self.archived_bytes(&bundles, run_started).await?;
+        Ok(m)
+    }
+
+    /// The archived size of `bundles`, which were all created since `since`; a bundle that was acknowledged
+    /// but is not in the archive breaks the aggregator's contract (archive first, then deliver) and fails the run.
+    async fn archived_bytes(
+        &self,
+        bundles: &HashSet<String>,
+        since: OffsetDateTime,
+    ) -> Result<u64> {
+        let archived = crate::replay::list_range(
+            &self.s3,
+            &self.archive_bucket,
+            &self.archive_prefix,
+            since,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+        let sizes: HashMap<&str, u64> = archived
+            .iter()
+            .filter_map(|(key, size)| {
+                let name = key.rsplit('/').next()?.strip_suffix(".tar.gz")?;
+                Some((name, *size))
+            })
+            .collect();
+        let mut total = 0;
+        for bundle in bundles {
+            let Some(size) = sizes.get(bundle.as_str()) else {
+                bail!(
+                    "bundle {bundle} was delivered but is not in s3://{}/{}/: the aggregator archives before it delivers, so look at its logs for this bundle id",
+                    self.archive_bucket,
+                    self.archive_prefix
+                );
+            };
+            total += size;
+        }
+        Ok(total)
+    }
+}
+
+/// Every identity the files' records may have (a file's forms are distinct, and only one is ever written, so
+/// the count of COMPLETED identities is the count of delivered files).
+fn identities<'a>(files: impl Iterator<Item = &'a Sent>) -> Vec<String> {
+    files.flat_map(|f| f.identities.iter().cloned()).collect()
+}
+
+/// The identity, bundle and time of a COMPLETED record; `None` for a claim still in progress.
+fn completed_record(item: &HashMap<String, AttributeValue>) -> Result<Option<(String, Completed)>> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    if text("status").map(String::as_str) != Some("COMPLETED") {
+        return Ok(None);
+    }
+    let (Some(id), Some(bundle_id)) = (text("id"), text("bundle_id")) else {
+        bail!("a COMPLETED idempotency record has no id or bundle_id: {item:?}");
+    };
+    let Some(at_ms) = item
+        .get("completed_at_ms")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i128>().ok())
+    else {
+        bail!(
+            "{id} is COMPLETED without completed_at_ms: the deployed aggregator predates it, so deliveries cannot be timed; deploy the current code (`cargo xtask deploy <env>`) and run again"
+        );
+    };
+    let at = OffsetDateTime::from_unix_timestamp_nanos(at_ms * 1_000_000)
+        .with_context(|| format!("{id}: completed_at_ms {at_ms} is not a time"))?;
+    Ok(Some((
+        id.clone(),
+        Completed {
+            bundle_id: bundle_id.clone(),
+            at,
+        },
+    )))
+}
