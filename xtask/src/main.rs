@@ -75,6 +75,12 @@ enum Task {
 }
 
 fn main() -> ExitCode {
+    // `cargo xtask` (cargo run) and `cargo test` hand xtask their CARGO_MANIFEST_DIR, and a cargo build started
+    // from here inherits it. Build scripts that track it (ring's) then rebuild the Lambda's dependencies, about
+    // 3 minutes, each time xtask is started another way than last time. Removed, children see the same
+    // environment however xtask was started.
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { std::env::remove_var("CARGO_MANIFEST_DIR") };
     match dispatch() {
         Ok(code) => code,
         Err(error) => {
