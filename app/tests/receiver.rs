@@ -1,5 +1,7 @@
 //! The receiver over real HTTP on loopback: real tar.gz bundles, real reqwest clients, real faults.
 
+mod receiver_binary;
+
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -848,7 +850,6 @@ fn peak_rss_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn the_binary_streams_a_large_bundle_to_disk_without_holding_it() {
     use std::process::{Command, Stdio};
-    use tokio::io::AsyncBufReadExt;
 
     const SIZE: u64 = 50 * 1024 * 1024;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -864,29 +865,21 @@ async fn the_binary_streams_a_large_bundle_to_disk_without_holding_it() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("RECEIVER_PASSWORD"));
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_receiver"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_receiver"));
+    command
         .args(["--listen", "127.0.0.1:0", "--username", "nifi", "--store"])
         .arg(&store)
         .env("RECEIVER_PASSWORD", "pw-from-env")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn receiver");
+        .stderr(Stdio::piped());
+    let receiver_binary::Announced {
+        mut child,
+        url,
+        stdout: mut lines,
+    } = receiver_binary::spawn(command).await;
     let pid = child.id().expect("pid");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("listening line in time")
-        .expect("read stdout")
-        .expect("a line");
-    let url = line
-        .strip_prefix("receiver listening on ")
-        .expect("the announced line")
-        .to_owned();
     assert!(
         url.starts_with("http://127.0.0.1:") && url.ends_with("/contentListener"),
-        "{line}"
+        "{url}"
     );
     let baseline_kib = peak_rss_kib(pid);
 
@@ -992,7 +985,6 @@ async fn the_binary_streams_a_large_bundle_to_disk_without_holding_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_takes_its_credentials_from_the_endpoint_secret() {
     use std::process::Stdio;
-    use tokio::io::AsyncBufReadExt;
     let moto = emulator::Moto::start().unwrap_or_else(|e| panic!("{e}"));
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto.endpoint())
@@ -1012,7 +1004,8 @@ async fn the_binary_takes_its_credentials_from_the_endpoint_secret() {
         .arn
         .expect("arn");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_receiver"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_receiver"));
+    command
         .env("RECEIVER_LISTEN", "127.0.0.1:0")
         .env("RECEIVER_STORE", dir.path())
         .env("CREDENTIALS_SECRET_ID", &secret)
@@ -1021,21 +1014,9 @@ async fn the_binary_takes_its_credentials_from_the_endpoint_secret() {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("RECEIVER_PASSWORD")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn receiver");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("listening line in time")
-        .expect("read stdout")
-        .expect("a line");
-    let url = line
-        .strip_prefix("receiver listening on ")
-        .expect("the announced line")
-        .to_owned();
+        .stderr(Stdio::inherit());
+    let receiver = receiver_binary::spawn(command).await;
+    let url = receiver.url.clone();
     let stats = url.replace("/contentListener", "/_control/stats");
     let anonymous = client().get(&stats).send().await.expect("request");
     assert_eq!(anonymous.status(), 401);
@@ -1053,5 +1034,5 @@ async fn the_binary_takes_its_credentials_from_the_endpoint_secret() {
         .await
         .expect("request");
     assert_eq!(right.status(), 200);
-    let _ = child.kill().await;
+    drop(receiver);
 }

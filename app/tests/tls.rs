@@ -2,9 +2,10 @@
 //! (no, or a foreign, client certificate; an untrusted server), Basic auth and faults over TLS, and the binary's flags.
 //! Certificates are made afresh by every test with rcgen, so nothing secret or expiring lives in the repository.
 
-use std::io::BufRead as _;
+mod receiver_binary;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -431,16 +432,6 @@ async fn basic_auth_is_still_enforced_over_tls() {
     rx.shutdown().await;
 }
 
-/// The receiver process; killed when dropped so that a failing test leaves nothing behind.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn receiver_command(args: &[String]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_receiver"));
     command
@@ -507,38 +498,17 @@ async fn the_binary_serves_https_with_client_certificates() {
     ]));
     assert!(stderr.contains("--client-ca"), "{stderr}");
 
-    let mut child = receiver_command(&with(&[
+    let mut command = tokio::process::Command::from(receiver_command(&with(&[
         "--tls-cert",
         &cert,
         "--tls-key",
         &key,
         "--client-ca",
         &ca,
-    ]))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit())
-    .spawn()
-    .expect("spawn the receiver binary");
-    let stdout = child.stdout.take().expect("stdout");
-    let process = Process(child);
-    let line = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            std::io::BufReader::new(stdout)
-                .read_line(&mut line)
-                .map(|_| line)
-        }),
-    )
-    .await
-    .expect("the receiver announced itself within 30 s")
-    .expect("reader task")
-    .expect("read stdout");
-    let url = line
-        .trim()
-        .strip_prefix("receiver listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    ])));
+    command.stderr(Stdio::inherit());
+    let process = receiver_binary::spawn(command).await;
+    let url = process.url.clone();
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     assert!(url.ends_with(receiver::DEFAULT_PATH), "{url}");
 
