@@ -87,9 +87,9 @@ impl Deployed {
         put_file(&self.s3, &self.landing_bucket, key, body).await
     }
 
-    /// Asks the idempotency table about the files not yet seen delivered, at most every `POLL_EVERY` unless
-    /// this is the `last` time.
-    async fn refresh(&self, identities: Vec<String>, last: bool) -> Result<()> {
+    /// Asks the idempotency table about the files not yet seen delivered (each file by all the identities its
+    /// record may have), at most every `POLL_EVERY` unless this is the `last` time.
+    async fn refresh(&self, files: Vec<Vec<String>>, last: bool) -> Result<()> {
         if let Ok(mut polled) = self.last_poll.lock() {
             if !last && polled.is_some_and(|at| at.elapsed() < POLL_EVERY) {
                 return Ok(());
@@ -98,9 +98,10 @@ impl Deployed {
         }
         let pending: Vec<String> = {
             let completed = self.lock()?;
-            identities
+            files
                 .into_iter()
-                .filter(|id| !completed.contains_key(id))
+                .filter(|ids| !ids.iter().any(|id| completed.contains_key(id)))
+                .flatten()
                 .collect()
         };
         for chunk in pending.chunks(KEYS_PER_REQUEST) {
@@ -108,8 +109,8 @@ impl Deployed {
                 .iter()
                 .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]))
                 .collect();
-            // DynamoDB may leave keys unprocessed under throttling; they are asked again at once, the rest of
-            // the backoff is the SDK's.
+            // DynamoDB may leave keys unprocessed under throttling; they are asked again after a pause (the
+            // SDK's retries cover failed requests, not these).
             while !keys.is_empty() {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -128,22 +129,22 @@ impl Deployed {
                             self.idempotency_table
                         )
                     })?;
-                let mut completed = self.lock()?;
-                for item in out
+                let found = out
                     .responses()
                     .and_then(|r| r.get(&self.idempotency_table))
                     .into_iter()
                     .flatten()
-                {
-                    if let Some((id, record)) = completed_record(item)? {
-                        completed.insert(id, record);
-                    }
-                }
+                    .filter_map(|item| completed_record(item).transpose())
+                    .collect::<Result<Vec<_>>>()?;
+                self.lock()?.extend(found);
                 keys = out
                     .unprocessed_keys()
                     .and_then(|u| u.get(&self.idempotency_table))
                     .map(|k| k.keys().to_vec())
                     .unwrap_or_default();
+                if !keys.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
         }
         Ok(())
@@ -259,10 +260,10 @@ impl Deployed {
     }
 }
 
-/// Every identity the files' records may have (a file's forms are distinct, and only one is ever written, so
+/// The identities each file's record may have (a file's forms are distinct, and only one is ever written, so
 /// the count of COMPLETED identities is the count of delivered files).
-fn identities<'a>(files: impl Iterator<Item = &'a Sent>) -> Vec<String> {
-    files.flat_map(|f| f.identities.iter().cloned()).collect()
+fn identities<'a>(files: impl Iterator<Item = &'a Sent>) -> Vec<Vec<String>> {
+    files.map(|f| f.identities.clone()).collect()
 }
 
 /// The identity, bundle and time of a COMPLETED record; `None` for a claim still in progress.
