@@ -35,14 +35,7 @@ async fn one_file_is_archived_and_delivered_with_one_hash() {
     );
 
     // The archive holds the same bytes, labelled with the same hash in both forms.
-    let listed = stack
-        .s3
-        .list_objects_v2()
-        .bucket(ARCHIVE)
-        .send()
-        .await
-        .expect("list");
-    let key = listed.contents()[0].key().expect("key").to_string();
+    let (key, head) = the_archived_bundle(&stack, &bundle.sha256).await;
     assert!(
         key.starts_with("bundles/") && key.ends_with(&format!("/{}.tar.gz", bundle.bundle_id)),
         "{key}"
@@ -51,19 +44,6 @@ async fn one_file_is_archived_and_delivered_with_one_hash() {
         key.split('/').count(),
         6,
         "bundles/YYYY/MM/DD/HH/<id>.tar.gz: {key}"
-    );
-    let head = stack
-        .s3
-        .head_object()
-        .bucket(ARCHIVE)
-        .key(&key)
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .expect("head");
-    assert_eq!(
-        head.metadata().and_then(|m| m.get("content-sha256")),
-        Some(&bundle.sha256)
     );
     let raw = hex::decode(&bundle.sha256).expect("hex");
     assert_eq!(
@@ -377,27 +357,7 @@ async fn a_bundle_above_the_threshold_is_archived_in_parts() {
     let bundles = stack.receiver.stored_bundles().expect("bundles");
     assert_eq!(bundles.len(), 1);
     assert!(bundles[0].size > 5 << 20, "{} bytes", bundles[0].size);
-    let listed = stack
-        .s3
-        .list_objects_v2()
-        .bucket(ARCHIVE)
-        .send()
-        .await
-        .expect("list");
-    let key = listed.contents()[0].key().expect("key").to_string();
-    let head = stack
-        .s3
-        .head_object()
-        .bucket(ARCHIVE)
-        .key(&key)
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .expect("head");
-    assert_eq!(
-        head.metadata().and_then(|m| m.get("content-sha256")),
-        Some(&bundles[0].sha256)
-    );
+    let (key, head) = the_archived_bundle(&stack, &bundles[0].sha256).await;
     assert!(
         head.e_tag()
             .is_some_and(|e| e.trim_matches('"').ends_with("-2")),
@@ -414,4 +374,37 @@ async fn a_bundle_above_the_threshold_is_archived_in_parts() {
         .expect("get");
     let bytes = archived.body.collect().await.expect("body").into_bytes();
     assert_eq!(hex::encode(Sha256::digest(&bytes)), bundles[0].sha256);
+}
+
+/// The one bundle in the archive: its key and head (with S3's checksum), after checking that its
+/// `content-sha256` metadata is `sha256`.
+async fn the_archived_bundle(
+    stack: &Stack,
+    sha256: &str,
+) -> (String, aws_sdk_s3::operation::head_object::HeadObjectOutput) {
+    let listed = stack
+        .s3
+        .list_objects_v2()
+        .bucket(ARCHIVE)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.contents().len(), 1, "one archived bundle");
+    let key = listed.contents()[0].key().expect("key").to_string();
+    let head = stack
+        .s3
+        .head_object()
+        .bucket(ARCHIVE)
+        .key(&key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("content-sha256"))
+            .map(String::as_str),
+        Some(sha256)
+    );
+    (key, head)
 }
