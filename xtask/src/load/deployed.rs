@@ -166,6 +166,11 @@ impl Deployed {
         if let Err(e) = self.refresh(identities, false).await {
             eprintln!("load: {e:#}");
         }
+        self.snapshot(started, uploaded).await
+    }
+
+    /// What is known now: the files seen delivered by the last read of the table, and the queue's depth.
+    async fn snapshot(&self, started: Instant, uploaded: usize) -> Sample {
         Sample {
             at: started.elapsed().as_secs_f64(),
             uploaded,
@@ -187,13 +192,7 @@ impl Deployed {
         let run_started = OffsetDateTime::now_utc() - started.elapsed();
         sample_until_delivered(sent.len(), limit, &mut samples, || async {
             self.refresh(identities(sent.values()), false).await?;
-            let delivered = self.lock()?.len();
-            Ok(Sample {
-                at: started.elapsed().as_secs_f64(),
-                uploaded: sent.len(),
-                delivered,
-                backlog: queue_depth(&self.sqs, &self.queue_url).await.unwrap_or(0),
-            })
+            Ok(self.snapshot(started, sent.len()).await)
         })
         .await?;
         self.refresh(identities(sent.values()), true).await?;

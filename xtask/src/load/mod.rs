@@ -24,7 +24,6 @@ mod deployed;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -214,7 +213,6 @@ async fn drive(
 ) -> Result<(Measurements, PathBuf, PathBuf)> {
     let started = Instant::now();
     let sent: Mutex<HashMap<String, Sent>> = Mutex::new(HashMap::new());
-    let uploaded = AtomicUsize::new(0);
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     // Keys of their own per run: a deployed environment remembers delivered files for days, by key and ETag.
     let run = run_id(time::OffsetDateTime::now_utc());
@@ -238,13 +236,11 @@ async fn drive(
                 let key = format!("load/{run}/{i:06}.json");
                 let body = content(i, size);
                 let sent = &sent;
-                let uploaded = &uploaded;
                 async move {
                     let file = under.upload(&key, body).await?;
                     if let Ok(mut s) = sent.lock() {
                         s.insert(key, file);
                     }
-                    uploaded.fetch_add(1, Ordering::Relaxed);
                     anyhow::Ok(())
                 }
             })
@@ -257,8 +253,8 @@ async fn drive(
     // Progress is sampled while uploading too, for the backlog-over-time picture.
     let sampling = async {
         let mut early = Vec::new();
-        while uploaded.load(Ordering::Relaxed) < count
-            && started.elapsed() < Duration::from_secs(args.duration * 3 + 60)
+        let uploaded = || sent.lock().map_or(count, |s| s.len());
+        while uploaded() < count && started.elapsed() < Duration::from_secs(args.duration * 3 + 60)
         {
             early.push(under.sample(started, &sent).await);
             tokio::time::sleep(Duration::from_secs(1)).await;
