@@ -1,5 +1,13 @@
 //! `dev`: a real AWS account, delivering to the project's receiver deployed as a mock NiFi behind a
 //! Lambda function URL (reached through a NAT gateway, since the aggregator runs in private subnets).
+//!
+//! A function URL takes one request of at most 6 MB of invocation payload, in which a bundle travels
+//! base64-encoded, and answers within the receiver's timeout: the model derives dev's bundle cap (about
+//! 4.45 MiB) and checks the HTTP timeout from that endpoint (`infra_gen::sizing::mock_receiver_limits`), and the
+//! aggregator delivers a batch larger than one bundle as several. Hosting the mock where full bundles fit
+//! (a container behind a load balancer) would test the 256 MB bundles prod makes, but it is a second
+//! deployment path to keep alive for a mock; the cap keeps dev on the same Lambda path and exercises the
+//! splitting prod only meets with large batches.
 
 use infra_gen::config::{Endpoint, Sink, Subnet};
 use infra_gen::{Environment, Kind};

@@ -12,12 +12,16 @@ pub fn environment() -> Environment {
         url: "https://nifi.onprem.example.internal:9443/contentListener".into(),
         cidrs: vec!["10.100.20.0/24".into()],
         port: 9443,
+        // NiFi's ListenHTTP has no body cap; set this when a proxy in front of it has one.
+        max_request_bytes: None,
     });
     env.network.vpc_cidr = "10.30.0.0/16".into();
     env.network.private_subnets[0].cidr = "10.30.1.0/24".into();
     env.network.private_subnets[1].cidr = "10.30.2.0/24".into();
     env.external_party.account_id = Some("111122223333".into());
     env.external_party.source_cidrs = vec!["198.51.100.0/24".into()];
+    // Agreed with the party and given to it with the role's ARN; it proves the request is made for us.
+    env.external_party.external_id = "file-aggregator-prod-landing-7c1e".into();
     env.alarms.email = Some("file-aggregator-oncall@example.com".into());
     env
 }

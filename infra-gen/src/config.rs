@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use redelivery::Schedule;
 
+use crate::retention::Retention;
+use crate::sizing::Sizing;
+
 /// Receives that failures other than the endpoint's (a crash, a timeout, a throttled invocation) may cost a
 /// message on top of the outage, before it must still not reach the dead-letter queue.
 pub const OTHER_FAILURES_MARGIN: u32 = 10;
@@ -71,8 +74,12 @@ pub enum Endpoint {
         /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows.
         cidrs: Vec<String>,
         port: u16,
+        /// The largest request body the server (or a proxy in front of it, such as nginx's
+        /// `client_max_body_size`) accepts, when it has a cap; bundles are kept below it.
+        max_request_bytes: Option<u64>,
     },
-    /// The project's `receiver` deployed as a Lambda behind a function URL: a mock NiFi for dev.
+    /// The project's `receiver` deployed as a Lambda behind a function URL: a mock NiFi for dev. Its request cap
+    /// and answer time are AWS's and its own ([`crate::sizing::mock_receiver_limits`]).
     MockReceiver,
     /// A receiver the local runner starts on this machine; nothing is deployed for it.
     LocalProcess { url: String },
@@ -84,13 +91,18 @@ impl Endpoint {
     }
 }
 
-/// Which party uploads files, and from where.
+/// Which party uploads files, from where, and where to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalParty {
     /// The AWS account that may assume the uploader role; `None` means this account (dev and local tests).
     pub account_id: Option<String>,
     /// The only source ranges PutObject is accepted from.
     pub source_cidrs: Vec<String>,
+    /// The external id the party must present to assume the uploader role (the confused-deputy guard of
+    /// cross-account roles); agreed with the party, one per environment.
+    pub external_id: String,
+    /// The key prefix the party may put into (ends with `/`); the rest of the landing bucket is not theirs.
+    pub landing_prefix: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +126,21 @@ pub struct Network {
 pub struct Function {
     pub memory_mb: u32,
     pub timeout_seconds: u32,
+    /// The size of `/tmp` (Lambda's `ephemeral_storage`, 512..=10240 MB): the spool of the bundle being built
+    /// and the downloads in flight live there.
+    pub ephemeral_storage_mb: u32,
+    /// `BUNDLE_MAX_BYTES`: the largest bundle on the wire. `None` derives it: half of `/tmp`, and never more
+    /// than the endpoint accepts in one request.
+    pub bundle_max_bytes: Option<u64>,
+    /// `OBJECT_MAX_BYTES`: larger objects are dead-lettered at once. `None` derives it: 64 MiB, and never more
+    /// than fits in a bundle.
+    pub object_max_bytes: Option<u64>,
+    /// `DOWNLOAD_BUFFER_BYTES`: the bytes of downloads in flight at once.
+    pub download_buffer_bytes: u64,
+    /// `HTTP_TIMEOUT_MS`: the longest one delivery request may take.
+    pub http_timeout: Duration,
+    /// `DEADLINE_MARGIN_MS`: no archive or delivery starts with less than this left before the Lambda deadline.
+    pub deadline_margin: Duration,
     pub architecture: Architecture,
     /// Concurrency reserved for the aggregator; the mapping's maximum concurrency must fit in it.
     pub reserved_concurrency: u32,
@@ -159,7 +186,10 @@ pub struct Alarms {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Storage {
+    /// Current landing objects expire this many days after they land.
     pub landing_expiry_days: u32,
+    /// A replaced (noncurrent) landing version expires this many days after it was replaced.
+    pub landing_noncurrent_expiry_days: u32,
     pub archive_deep_archive_after_days: u32,
 }
 
@@ -201,6 +231,8 @@ impl Environment {
             external_party: ExternalParty {
                 account_id: None,
                 source_cidrs: Vec::new(),
+                external_id: format!("file-aggregator-{name}"),
+                landing_prefix: "incoming/".into(),
             },
             network: Network {
                 vpc_cidr: "10.20.0.0/16".into(),
@@ -219,11 +251,18 @@ impl Environment {
             },
             storage: Storage {
                 landing_expiry_days: 7,
+                landing_noncurrent_expiry_days: 7,
                 archive_deep_archive_after_days: 30,
             },
             function: Function {
                 memory_mb: 1024,
                 timeout_seconds: 90,
+                ephemeral_storage_mb: 512,
+                bundle_max_bytes: None,
+                object_max_bytes: None,
+                download_buffer_bytes: 64 << 20,
+                http_timeout: Duration::from_secs(60),
+                deadline_margin: Duration::from_secs(10),
                 architecture: Architecture::Arm64,
                 reserved_concurrency: 20,
                 log_retention_days: 365,
@@ -258,10 +297,7 @@ impl Environment {
 
     /// Checks every invariant; all violations are returned together.
     pub fn validate(self) -> Result<Validated, Violations> {
-        let mut v = Violations {
-            environment: self.name.clone(),
-            list: Vec::new(),
-        };
+        let mut v = Violations::new(&self.name);
         let schedule =
             match Schedule::new(self.redelivery.base_seconds, self.redelivery.max_seconds) {
                 Ok(schedule) => Some(schedule),
@@ -275,10 +311,15 @@ impl Environment {
         self.check_names(&mut v);
         self.check_production(&mut v);
         self.check_sink(&mut v);
-        match schedule {
-            Some(schedule) if v.list.is_empty() => Ok(Validated {
+        self.check_external_party(&mut v);
+        let sizing = crate::sizing::check(&self, &mut v);
+        let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));
+        match (schedule, retention) {
+            (Some(schedule), Some(retention)) if v.list.is_empty() => Ok(Validated {
                 env: self,
                 schedule,
+                sizing,
+                retention,
             }),
             _ => Err(v),
         }
@@ -451,6 +492,16 @@ impl Environment {
                 ),
             );
         }
+        for (name, _) in &f.tuning {
+            if crate::pipeline::MODEL_VARIABLES.contains(name) {
+                v.push(
+                    "function.tuning",
+                    format!(
+                        "{name} is set by the model from the environment's typed fields, so tuning cannot override it: set the typed field instead (see infra-gen/src/pipeline.rs MODEL_VARIABLES)"
+                    ),
+                );
+            }
+        }
         if self.network.private_subnets.len() < 2 {
             v.push(
                 "network.private_subnets",
@@ -474,27 +525,6 @@ impl Environment {
                     "{p:?} must be lowercase letters, digits and inner hyphens, because it starts S3 bucket names"
                 ),
             );
-        }
-        let limits: [(&str, usize, &str); 6] = [
-            ("landing", 63, "S3 bucket names"),
-            ("archive", 63, "S3 bucket names"),
-            ("aggregator", 64, "Lambda function and IAM role names"),
-            ("uploader", 64, "IAM role names"),
-            ("idempotency", 255, "DynamoDB table names"),
-            ("dlq", 80, "SQS queue names"),
-        ];
-        for (suffix, limit, what) in limits {
-            let name = format!("{p}-{suffix}");
-            if name.len() > limit {
-                v.push(
-                    "name_prefix",
-                    format!(
-                        "{name:?} is {} characters, over the {limit} allowed for {what}: shorten the prefix to at most {} characters",
-                        name.len(),
-                        limit - suffix.len() - 1
-                    ),
-                );
-            }
         }
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_lowercase()) {
             v.push(
@@ -559,6 +589,31 @@ impl Environment {
         }
     }
 
+    fn check_external_party(&self, v: &mut Violations) {
+        let party = &self.external_party;
+        if let Err(broken) = crate::aws_rules::external_id(&party.external_id) {
+            v.push(
+                "external_party.external_id",
+                format!(
+                    "{:?} breaks {broken}: agree another one with the party",
+                    party.external_id
+                ),
+            );
+        }
+        let prefix = &party.landing_prefix;
+        let plain = prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if prefix.len() < 2 || !prefix.ends_with('/') || prefix.starts_with('/') || !plain {
+            v.push(
+                "external_party.landing_prefix",
+                format!(
+                    "{prefix:?} must be a key prefix such as \"incoming/\": letters, digits and - _ . /, not starting with / and ending with /, because it is the only place the uploader may put (and IAM would read * ? $ as wildcards or variables)"
+                ),
+            );
+        }
+    }
+
     fn check_sink(&self, v: &mut Violations) {
         match self.sink.endpoint() {
             Endpoint::MockReceiver => {
@@ -610,10 +665,11 @@ impl Environment {
     }
 }
 
-/// One violated invariant: the field to change and how.
+/// One violated invariant: the field to change (or, for a rule of AWS checked on the rendered module, the
+/// Terraform address and attribute that breaks it) and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    pub field: &'static str,
+    pub field: String,
     pub message: String,
 }
 
@@ -625,8 +681,19 @@ pub struct Violations {
 }
 
 impl Violations {
-    fn push(&mut self, field: &'static str, message: String) {
-        self.list.push(Violation { field, message });
+    /// No violation yet, for `environment`.
+    pub fn new(environment: &str) -> Violations {
+        Violations {
+            environment: environment.to_owned(),
+            list: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, field: impl Into<String>, message: String) {
+        self.list.push(Violation {
+            field: field.into(),
+            message,
+        });
     }
 
     /// True when some violation names this field.
@@ -650,11 +717,13 @@ impl fmt::Display for Violations {
     }
 }
 
-/// An environment whose invariants hold; only [`Environment::validate`] makes one.
+/// An environment whose invariants hold, with what validation derived; only [`Environment::validate`] makes one.
 #[derive(Debug, Clone)]
 pub struct Validated {
     env: Environment,
     schedule: Schedule,
+    sizing: Sizing,
+    retention: Retention,
 }
 
 impl Validated {
@@ -664,5 +733,15 @@ impl Validated {
 
     pub fn schedule(&self) -> Schedule {
         self.schedule
+    }
+
+    /// The byte budgets the aggregator is given.
+    pub fn sizing(&self) -> Sizing {
+        self.sizing
+    }
+
+    /// The landing lifecycle against the queue's waits, and the redrive window.
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 }

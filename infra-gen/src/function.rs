@@ -56,6 +56,8 @@ pub struct Function {
     pub architecture: &'static str,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
+    /// The size of `/tmp`, in MB.
+    pub ephemeral_storage_mb: u32,
     pub reserved_concurrency: u32,
     pub environment: BTreeMap<&'static str, Expr>,
     pub vpc: Option<VpcPlacement>,
@@ -91,6 +93,7 @@ impl Function {
             "source_code_hash": Expr::raw(format!("filebase64sha256({package})")),
             "memory_size": self.memory_mb,
             "timeout": self.timeout_seconds,
+            "ephemeral_storage": {"size": self.ephemeral_storage_mb},
             "reserved_concurrent_executions": self.reserved_concurrency,
             "kms_key_arn": self.key_arn,
             "environment": {"variables": self.environment},

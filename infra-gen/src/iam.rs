@@ -48,7 +48,7 @@ impl Condition {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
-    pub sid: &'static str,
+    pub sid: String,
     pub effect: Effect,
     pub principals: Vec<Principal>,
     pub actions: Vec<&'static str>,
@@ -58,9 +58,13 @@ pub struct Statement {
 
 impl Statement {
     /// An Allow statement for an identity policy (no principal).
-    pub fn allow(sid: &'static str, actions: &[&'static str], resources: Vec<Expr>) -> Statement {
+    pub fn allow(
+        sid: impl Into<String>,
+        actions: &[&'static str],
+        resources: Vec<Expr>,
+    ) -> Statement {
         Statement {
-            sid,
+            sid: sid.into(),
             effect: Effect::Allow,
             principals: Vec::new(),
             actions: actions.to_vec(),
@@ -69,11 +73,27 @@ impl Statement {
         }
     }
 
-    pub fn deny(sid: &'static str, actions: &[&'static str], resources: Vec<Expr>) -> Statement {
+    pub fn deny(
+        sid: impl Into<String>,
+        actions: &[&'static str],
+        resources: Vec<Expr>,
+    ) -> Statement {
         Statement {
             effect: Effect::Deny,
             ..Statement::allow(sid, actions, resources)
         }
+    }
+
+    /// Refuses, for anyone, every one of `actions` on `resources` made without TLS: how "TLS only" is written
+    /// in a resource policy. It grants nothing.
+    pub fn deny_insecure_transport(actions: &[&'static str], resources: Vec<Expr>) -> Statement {
+        Statement::deny("DenyInsecureTransport", actions, resources)
+            .principal(Principal::Anyone)
+            .condition(Condition::new(
+                "Bool",
+                "aws:SecureTransport",
+                vec![Expr::lit("false")],
+            ))
     }
 
     pub fn principal(mut self, principal: Principal) -> Statement {

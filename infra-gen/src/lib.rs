@@ -1,11 +1,15 @@
 //! Typed model of the pipeline's infrastructure (DESIGN.md §4): an [`Environment`] as written is
 //! [validated](Environment::validate) into a [`Validated`] one, composed into a [`Pipeline`] of typed building
 //! blocks whose references are typed values, and [rendered](render::render) to Terraform JSON split by component
-//! plus the documents of `templates/`. [`output`] writes and drift-checks `generated/<env>/`; [`terraform`]
-//! runs the real Terraform over it.
+//! plus the documents of `templates/`; the rendered module is then held to AWS's own rules
+//! ([`conformance`]), which the emulator does not enforce. [`output`] writes and drift-checks
+//! `generated/<env>/`; [`terraform`] runs the real Terraform over it.
 
+pub mod aws_rules;
 pub mod config;
+pub mod conformance;
 pub mod docs;
+pub mod documents;
 pub mod function;
 pub mod iam;
 pub mod identity;
@@ -15,7 +19,9 @@ pub mod output;
 pub mod pipeline;
 pub mod queue;
 pub mod render;
+pub mod retention;
 pub mod secrets;
+pub mod sizing;
 pub mod storage;
 pub mod tables;
 pub mod terraform;
@@ -24,10 +30,13 @@ pub mod tf;
 pub use config::{Environment, Kind, Validated, Violations};
 pub use pipeline::Pipeline;
 
-/// Validates, composes and renders one environment: file name → content.
+/// Validates, composes and renders one environment, and checks what was rendered against AWS's rules:
+/// file name → content, or every violation.
 pub fn generate(env: Environment) -> Result<std::collections::BTreeMap<String, String>, Error> {
     let validated = env.validate()?;
-    Ok(render::render(&Pipeline::new(&validated))?)
+    let files = render::render(&Pipeline::new(&validated))?;
+    conformance::check(&validated.env().name, &files)?;
+    Ok(files)
 }
 
 /// Anything that stops an environment from being generated.

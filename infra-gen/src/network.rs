@@ -1,9 +1,13 @@
-//! The VPC the aggregator runs in: private subnets, VPC endpoints for every AWS service it calls, and a
-//! security group whose egress is only those endpoints and the delivery endpoint.
+//! The VPC the aggregator runs in: private subnets, VPC endpoints for every AWS service it calls, each with a
+//! policy that lets through only this environment's resources, and a security group whose egress is only those
+//! endpoints and the delivery endpoint.
+
+use std::collections::BTreeMap;
 
 use serde_json::json;
 
 use crate::config::Subnet;
+use crate::iam::{Condition, Effect, PolicyDocument, Principal, Statement};
 use crate::tf::{Expr, FileWriter, Ref};
 
 /// Where the aggregator may connect besides AWS services.
@@ -28,6 +32,64 @@ pub struct Network {
     pub egress: EndpointEgress,
     /// Whether the dev mock receiver runs in the VPC too (it reads its secret through the endpoints).
     pub receiver: bool,
+    /// The policy of each endpoint, by service name suffix (`s3`, `sqs`, ...): see [`endpoint_policies`].
+    pub endpoint_policies: BTreeMap<&'static str, PolicyDocument>,
+}
+
+/// The IAM action prefix of an endpoint's service.
+fn action_prefix(service: &str) -> String {
+    match service {
+        "monitoring" => "cloudwatch:".into(),
+        other => format!("{other}:"),
+    }
+}
+
+/// The policy of every endpoint the VPC has: exactly the statements the functions in the VPC are granted on
+/// that endpoint's service (same actions, same resources: this environment's buckets, queues, tables, secret
+/// and key), for principals of this account only. A service none of them is granted anything on lets nothing
+/// through. `grants` are (label, the role's statements), the label making each statement id unique.
+pub fn endpoint_policies(
+    services: &[&'static str],
+    grants: &[(&str, &[Statement])],
+    account: &Expr,
+) -> BTreeMap<&'static str, PolicyDocument> {
+    services
+        .iter()
+        .map(|&service| {
+            let prefix = action_prefix(service);
+            let mut statements: Vec<Statement> = grants
+                .iter()
+                .flat_map(|(label, statements)| statements.iter().map(move |s| (label, s)))
+                .filter(|(_, s)| {
+                    s.effect == Effect::Allow && s.actions.iter().all(|a| a.starts_with(&prefix))
+                })
+                .map(|(label, s)| Statement {
+                    sid: format!("{label}{}", s.sid),
+                    principals: vec![Principal::Anyone],
+                    conditions: vec![Condition::new(
+                        "StringEquals",
+                        "aws:PrincipalAccount",
+                        vec![account.clone()],
+                    )],
+                    ..s.clone()
+                })
+                .collect();
+            if statements.is_empty() {
+                statements.push(
+                    Statement::deny(
+                        "NothingInThisVpcIsGrantedThisService",
+                        &["*"],
+                        vec![Expr::lit("*")],
+                    )
+                    .principal(Principal::Anyone),
+                );
+            }
+            (
+                service,
+                PolicyDocument::new(format!("endpoint_{service}"), statements),
+            )
+        })
+        .collect()
 }
 
 /// The VPC's flow log, to a KMS-encrypted log group.
@@ -54,6 +116,9 @@ impl FlowLog {
         );
     }
 }
+
+/// The services with a gateway endpoint (S3, DynamoDB): free, and routed without private DNS caveats.
+const GATEWAY_SERVICES: [&str; 2] = ["s3", "dynamodb"];
 
 /// `a`, `b`, ... for the n-th subnet: Terraform names must not depend on a list's order of evaluation.
 fn letter(index: usize) -> char {
@@ -93,9 +158,18 @@ impl Network {
         Ref::resource("aws_route_table", "private")
     }
 
-    /// The gateway endpoint of a service (S3, DynamoDB): free, and routed without private DNS caveats.
-    fn gateway(&self, service: &str) -> Ref {
+    /// The endpoint of a service.
+    fn endpoint(&self, service: &str) -> Ref {
         Ref::resource("aws_vpc_endpoint", service)
+    }
+
+    /// Every service the VPC has an endpoint for.
+    pub fn endpoint_services(&self) -> Vec<&'static str> {
+        GATEWAY_SERVICES
+            .iter()
+            .chain(&self.interface_endpoints)
+            .copied()
+            .collect()
     }
 
     pub fn render(&self, f: &mut FileWriter<'_>) {
@@ -135,31 +209,26 @@ impl Network {
                 json!({"subnet_id": r.attr("id"), "route_table_id": self.private_routes().attr("id")}),
             );
         }
-        for service in ["s3", "dynamodb"] {
-            f.resource(
-                &self.gateway(service),
-                json!({
-                    "vpc_id": vpc_id,
-                    "service_name": format!("com.amazonaws.{}.{service}", self.region),
-                    "vpc_endpoint_type": "Gateway",
-                    "route_table_ids": [self.private_routes().attr("id")],
-                    "tags": {"Name": format!("{}-{service}", self.name_prefix)},
-                }),
-            );
-        }
-        for service in &self.interface_endpoints {
-            f.resource(
-                &Ref::resource("aws_vpc_endpoint", *service),
-                json!({
-                    "vpc_id": vpc_id,
-                    "service_name": format!("com.amazonaws.{}.{service}", self.region),
-                    "vpc_endpoint_type": "Interface",
-                    "private_dns_enabled": true,
-                    "subnet_ids": self.subnet_ids(),
-                    "security_group_ids": [self.endpoints_sg().attr("id")],
-                    "tags": {"Name": format!("{}-{service}", self.name_prefix)},
-                }),
-            );
+        for service in GATEWAY_SERVICES.iter().chain(&self.interface_endpoints) {
+            let mut body = json!({
+                "vpc_id": vpc_id,
+                "service_name": format!("com.amazonaws.{}.{service}", self.region),
+                "tags": {"Name": format!("{}-{service}", self.name_prefix)},
+            });
+            if GATEWAY_SERVICES.contains(service) {
+                body["vpc_endpoint_type"] = json!("Gateway");
+                body["route_table_ids"] = json!([self.private_routes().attr("id")]);
+            } else {
+                body["vpc_endpoint_type"] = json!("Interface");
+                body["private_dns_enabled"] = json!(true);
+                body["subnet_ids"] = json!(self.subnet_ids());
+                body["security_group_ids"] = json!([self.endpoints_sg().attr("id")]);
+            }
+            if let Some(policy) = self.endpoint_policies.get(service) {
+                f.data(&policy.data_ref(), policy.data_body());
+                body["policy"] = json!(policy.json());
+            }
+            f.resource(&self.endpoint(service), body);
         }
         self.render_security_groups(f);
         if let Some(public) = &self.public_subnet {
@@ -262,7 +331,7 @@ impl Network {
                 ),
             );
         }
-        for service in ["s3", "dynamodb"] {
+        for service in GATEWAY_SERVICES {
             f.resource(
                 &Ref::resource(
                     "aws_vpc_security_group_egress_rule",
@@ -272,7 +341,7 @@ impl Network {
                     tcp(443),
                     json!({
                         "security_group_id": aggregator.attr("id"),
-                        "prefix_list_id": self.gateway(service).attr("prefix_list_id"),
+                        "prefix_list_id": self.endpoint(service).attr("prefix_list_id"),
                         "description": format!("HTTPS to {service} through its gateway endpoint"),
                     }),
                 ),

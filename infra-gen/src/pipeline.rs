@@ -9,19 +9,46 @@ use crate::function::{Function, FunctionUrl, LogGroup, Mapping, VpcPlacement};
 use crate::iam::{Condition, PolicyDocument, Principal, Statement};
 use crate::identity::Role;
 use crate::monitoring::{AnomalyAlarm, Comparison, CompositeAlarm, Dashboard, MetricAlarm, Topic};
-use crate::network::{EndpointEgress, FlowLog, Network};
-use crate::queue::{Queue, QueuePolicy};
+use crate::network::{EndpointEgress, FlowLog, Network, endpoint_policies};
+use crate::queue::{BucketEvents, Queue, QueuePolicy};
+use crate::retention::human;
 use crate::secrets::{Key, Secret};
 use crate::storage::{Bucket, Lifecycle, Notification, Target};
 use crate::tables::Table;
 use crate::tf::{Expr, Ref};
 
+/// The object tag the aggregator sets on an archived bundle once the endpoint acknowledged it (CONTRACTS.md).
+pub const DELIVERED_TAG: &str = "delivered-at";
 /// The archive key layout the aggregator writes (documented for replay).
 pub const ARCHIVE_KEY_LAYOUT: &str = "bundles/YYYY/MM/DD/HH/<bundle-id>.tar.gz";
 /// The metric namespace the aggregator emits through EMF.
 pub const METRIC_NAMESPACE: &str = "FileAggregator";
 /// The file the dashboard body is rendered into, next to the Terraform files.
 pub const DASHBOARD_FILE: &str = "dashboard.json";
+/// The aggregator's environment variables the model sets from typed fields (`function.tuning` may not).
+pub const MODEL_VARIABLES: [&str; 18] = [
+    "ARCHIVE_BUCKET",
+    "IDEMPOTENCY_TABLE",
+    "BREAKER_TABLE",
+    "CREDENTIALS_SECRET_ID",
+    "DLQ_URL",
+    "SOURCE_QUEUE_URL",
+    "REDELIVERY_BASE_SECONDS",
+    "REDELIVERY_MAX_SECONDS",
+    "RUST_LOG",
+    "SINK",
+    "NIFI_URL",
+    "MINIO_ENDPOINT",
+    "MINIO_BUCKET",
+    "BUNDLE_MAX_BYTES",
+    "OBJECT_MAX_BYTES",
+    "DOWNLOAD_BUFFER_BYTES",
+    "HTTP_TIMEOUT_MS",
+    "DEADLINE_MARGIN_MS",
+];
+/// The tag the provider puts on every resource to say where it comes from. S3 refuses commas and parentheses
+/// in tags (docs/emulator-gaps.md), which moto accepts.
+pub const MANAGED_BY: &str = "terraform via cargo xtask generate";
 
 /// The dev-only mock NiFi: the project's receiver behind a function URL.
 #[derive(Debug, Clone)]
@@ -36,6 +63,8 @@ pub struct Receiver {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub validated: Validated,
+    /// The provider's default tags: every taggable resource carries them.
+    pub default_tags: BTreeMap<String, String>,
     pub account_id: Ref,
     pub lambda_package: Ref,
     pub key: Key,
@@ -47,6 +76,7 @@ pub struct Pipeline {
     pub queue: Queue,
     pub dlq: Queue,
     pub queue_policy: QueuePolicy,
+    pub dlq_policy: QueuePolicy,
     pub idempotency: Table,
     pub breaker: Table,
     pub aggregator_logs: LogGroup,
@@ -119,6 +149,104 @@ fn network_interfaces(
     ]
 }
 
+/// The external party's role: it may put into the landing prefix, from its ranges, encrypted with the
+/// environment's key and nothing else, and may not read, list or delete anything in the landing bucket, even if
+/// another policy ever granted it. Assuming it takes the party's external id.
+fn uploader_role(
+    env: &crate::config::Environment,
+    account: &Expr,
+    landing: &Bucket,
+    key_arn: &Expr,
+) -> Role {
+    let party = &env.external_party;
+    let ip_condition = || {
+        Condition::new(
+            "IpAddress",
+            "aws:SourceIp",
+            party.source_cidrs.iter().cloned().map(Expr::Lit).collect(),
+        )
+    };
+    let party_account = match &party.account_id {
+        Some(id) => Expr::lit(id.clone()),
+        None => account.clone(),
+    };
+    let landing_objects = landing.objects();
+    let put = || vec![landing_objects.clone()];
+    Role {
+        name: "uploader_role",
+        role_name: format!("{}-uploader", env.name_prefix),
+        description: "The external party: PutObject into the landing prefix from its IP ranges with the environment's key, nothing else",
+        trust: PolicyDocument::new(
+            "uploader_role_trust",
+            vec![
+                Statement::allow("ExternalPartyAssumesRole", &["sts:AssumeRole"], Vec::new())
+                    .principal(Principal::Aws(Expr::concat([
+                        Expr::lit("arn:aws:iam::"),
+                        party_account,
+                        Expr::lit(":root"),
+                    ])))
+                    .condition(Condition::new(
+                        "StringEquals",
+                        "sts:ExternalId",
+                        vec![Expr::lit(party.external_id.clone())],
+                    ))
+                    .condition(ip_condition()),
+            ],
+        ),
+        policy: PolicyDocument::new(
+            "uploader_role",
+            vec![
+                Statement::allow(
+                    "PutIntoLandingPrefix",
+                    &["s3:PutObject"],
+                    vec![landing.arn().suffix(&format!("/{}*", party.landing_prefix))],
+                )
+                .condition(ip_condition()),
+                // SSE-KMS: S3 asks the key for a data key on the uploader's behalf, and a multipart upload
+                // decrypts it again for every part; only through S3.
+                Statement::allow(
+                    "EncryptLandingObjects",
+                    &["kms:GenerateDataKey", "kms:Decrypt"],
+                    vec![key_arn.clone()],
+                )
+                .condition(Condition::new(
+                    "StringEquals",
+                    "kms:ViaService",
+                    vec![Expr::lit(format!("s3.{}.amazonaws.com", env.region))],
+                )),
+                // Without encryption headers the bucket's default (SSE-KMS with the environment's key)
+                // applies; with them, they must name that encryption and that key (by its ARN).
+                Statement::deny("DenyOtherEncryption", &["s3:PutObject"], put()).condition(
+                    Condition::new(
+                        "StringNotEqualsIfExists",
+                        "s3:x-amz-server-side-encryption",
+                        vec![Expr::lit("aws:kms")],
+                    ),
+                ),
+                Statement::deny("DenyOtherKeys", &["s3:PutObject"], put()).condition(
+                    Condition::new(
+                        "StringNotEqualsIfExists",
+                        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+                        vec![key_arn.clone()],
+                    ),
+                ),
+                Statement::deny("DenyCustomerProvidedKeys", &["s3:PutObject"], put()).condition(
+                    Condition::new(
+                        "Null",
+                        "s3:x-amz-server-side-encryption-customer-algorithm",
+                        vec![Expr::lit("false")],
+                    ),
+                ),
+                Statement::deny(
+                    "DenyReadListDelete",
+                    &["s3:Get*", "s3:List*", "s3:Delete*"],
+                    vec![landing.arn(), landing_objects.clone()],
+                ),
+            ],
+        ),
+    }
+}
+
 fn lambda_trust(name: &str) -> PolicyDocument {
     PolicyDocument::new(
         format!("{name}_trust"),
@@ -160,6 +288,7 @@ impl Pipeline {
             key_arn: key_arn.clone(),
             lifecycle: Lifecycle::Expire {
                 days: env.storage.landing_expiry_days,
+                noncurrent_days: env.storage.landing_noncurrent_expiry_days,
             },
             prevent_destroy: keep,
             tls_only: env.kind != Kind::Local,
@@ -196,8 +325,16 @@ impl Pipeline {
             name: "queue_policy",
             queue_url: queue.url(),
             queue_arn: queue.arn(),
-            bucket_arn: landing.arn(),
-            account_id: account.clone(),
+            sender: Some(BucketEvents {
+                bucket_arn: landing.arn(),
+                account_id: account.clone(),
+            }),
+        };
+        let dlq_policy = QueuePolicy {
+            name: "dlq_policy",
+            queue_url: dlq.url(),
+            queue_arn: dlq.arn(),
+            sender: None,
         };
         let landing_events = Notification {
             name: "landing_events",
@@ -245,7 +382,7 @@ impl Pipeline {
             Endpoint::MockReceiver => (env.network.public_subnet.clone(), EndpointEgress::Internet),
             Endpoint::LocalProcess { .. } => (None, EndpointEgress::None),
         };
-        let network = Network {
+        let mut network = Network {
             name_prefix: p.clone(),
             region: env.region.clone(),
             vpc_cidr: env.network.vpc_cidr.clone(),
@@ -254,6 +391,7 @@ impl Pipeline {
             interface_endpoints: env.network.interface_endpoints.clone(),
             egress,
             receiver: matches!(env.sink.endpoint(), Endpoint::MockReceiver),
+            endpoint_policies: BTreeMap::new(),
         };
         let flow_logs = LogGroup {
             name: "flow_logs",
@@ -297,27 +435,6 @@ impl Pipeline {
             role_arn: flow_logs_role.arn(),
         };
 
-        let ec2_arn = |resource: Expr| {
-            Expr::concat([
-                Expr::lit(format!("arn:aws:ec2:{}:", env.region)),
-                account.clone(),
-                Expr::lit(":"),
-                resource,
-            ])
-        };
-        let mut eni_create = vec![
-            ec2_arn(Expr::lit("network-interface/*")),
-            ec2_arn(Expr::concat([
-                Expr::lit("security-group/"),
-                network.aggregator_sg().attr("id"),
-            ])),
-        ];
-        eni_create.extend(
-            network
-                .subnet_ids()
-                .into_iter()
-                .map(|id| ec2_arn(Expr::concat([Expr::lit("subnet/"), id]))),
-        );
         let aggregator_role = Role {
             name: "aggregator_role",
             role_name: function_name.clone(),
@@ -343,6 +460,17 @@ impl Pipeline {
                         &["s3:PutObject", "s3:AbortMultipartUpload"],
                         vec![archive.objects()],
                     ),
+                    // The `delivered-at` tag on an acknowledged bundle (CONTRACTS.md), and no other tag.
+                    Statement::allow(
+                        "TagDeliveredArchives",
+                        &["s3:PutObjectTagging"],
+                        vec![archive.objects()],
+                    )
+                    .condition(Condition::new(
+                        "ForAllValues:StringEquals",
+                        "s3:RequestObjectTagKeys",
+                        vec![Expr::lit(DELIVERED_TAG)],
+                    )),
                     Statement::allow(
                         "UseStateTables",
                         &[
@@ -383,85 +511,19 @@ impl Pipeline {
                         &["logs:CreateLogStream", "logs:PutLogEvents"],
                         vec![aggregator_logs.arn().suffix(":*")],
                     ),
-                    // Describe calls cannot be limited to resources; they reveal, they do not change.
-                    Statement::allow(
-                        "DescribeNetworkInterfaces",
-                        &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
-                        vec![Expr::lit("*")],
-                    ),
-                    Statement::allow(
-                        "CreateNetworkInterfaces",
-                        &["ec2:CreateNetworkInterface"],
-                        eni_create,
-                    ),
-                    Statement::allow(
-                        "ReleaseNetworkInterfaces",
-                        &[
-                            "ec2:DeleteNetworkInterface",
-                            "ec2:AssignPrivateIpAddresses",
-                            "ec2:UnassignPrivateIpAddresses",
-                        ],
-                        vec![ec2_arn(Expr::lit("network-interface/*"))],
-                    ),
-                ],
+                ]
+                .into_iter()
+                .chain(network_interfaces(
+                    env,
+                    &account,
+                    &network,
+                    network.aggregator_sg(),
+                ))
+                .collect(),
             ),
         };
 
-        let ip_condition = || {
-            Condition::new(
-                "IpAddress",
-                "aws:SourceIp",
-                env.external_party
-                    .source_cidrs
-                    .iter()
-                    .cloned()
-                    .map(Expr::Lit)
-                    .collect(),
-            )
-        };
-        let party_account = match &env.external_party.account_id {
-            Some(id) => Expr::lit(id.clone()),
-            None => account.clone(),
-        };
-        let uploader_role = Role {
-            name: "uploader_role",
-            role_name: format!("{p}-uploader"),
-            description: "The external party: PutObject into the landing bucket from its IP ranges, nothing else",
-            trust: PolicyDocument::new(
-                "uploader_role_trust",
-                vec![
-                    Statement::allow("ExternalPartyAssumesRole", &["sts:AssumeRole"], Vec::new())
-                        .principal(Principal::Aws(Expr::concat([
-                            Expr::lit("arn:aws:iam::"),
-                            party_account,
-                            Expr::lit(":root"),
-                        ])))
-                        .condition(ip_condition()),
-                ],
-            ),
-            policy: PolicyDocument::new(
-                "uploader_role",
-                vec![
-                    Statement::allow(
-                        "PutLandingObjects",
-                        &["s3:PutObject"],
-                        vec![landing.objects()],
-                    )
-                    .condition(ip_condition()),
-                    // SSE-KMS: S3 asks the key for a data key on the uploader's behalf; only through S3.
-                    Statement::allow(
-                        "EncryptLandingObjects",
-                        &["kms:GenerateDataKey"],
-                        vec![key_arn.clone()],
-                    )
-                    .condition(Condition::new(
-                        "StringEquals",
-                        "kms:ViaService",
-                        vec![Expr::lit(format!("s3.{}.amazonaws.com", env.region))],
-                    )),
-                ],
-            ),
-        };
+        let uploader_role = uploader_role(env, &account, &landing, &key_arn);
 
         let receiver = match env.sink.endpoint() {
             Endpoint::MockReceiver => Some(Self::receiver(
@@ -473,8 +535,16 @@ impl Pipeline {
             )),
             _ => None,
         };
+        let mut grants: Vec<(&str, &[Statement])> =
+            vec![("Aggregator", &aggregator_role.policy.statements)];
+        if let Some(r) = &receiver {
+            grants.push(("Receiver", &r.receiver_role.policy.statements));
+        }
+        network.endpoint_policies =
+            endpoint_policies(&network.endpoint_services(), &grants, &account);
 
         let schedule = validated.schedule();
+        let retention = validated.retention();
         let mut variables: BTreeMap<&'static str, Expr> = BTreeMap::new();
         variables.insert("ARCHIVE_BUCKET", archive.id());
         variables.insert("IDEMPOTENCY_TABLE", idempotency.table_name());
@@ -491,6 +561,22 @@ impl Pipeline {
             Expr::lit(schedule.max_seconds().to_string()),
         );
         variables.insert("RUST_LOG", Expr::lit(env.function.rust_log.clone()));
+        let sizing = validated.sizing();
+        for (name, value) in [
+            ("BUNDLE_MAX_BYTES", sizing.bundle_max_bytes),
+            ("OBJECT_MAX_BYTES", sizing.object_max_bytes),
+            ("DOWNLOAD_BUFFER_BYTES", sizing.download_buffer_bytes),
+            (
+                "HTTP_TIMEOUT_MS",
+                env.function.http_timeout.as_millis() as u64,
+            ),
+            (
+                "DEADLINE_MARGIN_MS",
+                env.function.deadline_margin.as_millis() as u64,
+            ),
+        ] {
+            variables.insert(name, Expr::lit(value.to_string()));
+        }
         let endpoint_url = |endpoint: &Endpoint| match endpoint {
             Endpoint::OnPremise { url, .. } | Endpoint::LocalProcess { url } => {
                 Expr::lit(url.clone())
@@ -523,6 +609,7 @@ impl Pipeline {
             architecture: env.function.architecture.as_str(),
             memory_mb: env.function.memory_mb,
             timeout_seconds: env.function.timeout_seconds,
+            ephemeral_storage_mb: env.function.ephemeral_storage_mb,
             reserved_concurrency: env.function.reserved_concurrency,
             environment: variables,
             vpc: Some(VpcPlacement {
@@ -595,7 +682,12 @@ impl Pipeline {
                 actions: actions.clone(),
                 name: "dlq_not_empty",
                 alarm_name: format!("{p}-dlq-not-empty"),
-                description: "Messages reached the dead-letter queue: inspect and redrive them (runbook)".into(),
+                description: format!(
+                    "Messages reached the dead-letter queue: inspect and redrive them (runbook) within {} of their arrival there, while their files exist (landed files are kept {}; a message is dead-lettered at most {} after landing)",
+                    human(retention.redrive_window),
+                    human(retention.landing_lifetime),
+                    human(retention.longest_wait_before_dead_letter)
+                ),
                 namespace: "AWS/SQS",
                 metric: "ApproximateNumberOfMessagesVisible",
                 dimensions: on_queue(&dlq),
@@ -683,6 +775,14 @@ impl Pipeline {
 
         Pipeline {
             validated: validated.clone(),
+            default_tags: [
+                ("Project", "file-aggregator"),
+                ("Environment", &env.name),
+                ("ManagedBy", MANAGED_BY),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
             account_id,
             lambda_package,
             key,
@@ -694,6 +794,7 @@ impl Pipeline {
             queue,
             dlq,
             queue_policy,
+            dlq_policy,
             idempotency,
             breaker,
             aggregator_logs,
@@ -770,7 +871,8 @@ impl Pipeline {
             package: Ref::var("receiver_package"),
             architecture: env.function.architecture.as_str(),
             memory_mb: 512,
-            timeout_seconds: 30,
+            timeout_seconds: crate::sizing::MOCK_RECEIVER_TIMEOUT_SECONDS,
+            ephemeral_storage_mb: 512,
             reserved_concurrency: 5,
             environment: BTreeMap::from([
                 ("CREDENTIALS_SECRET_ID", credentials.arn()),

@@ -1,5 +1,5 @@
-//! The SQS source queue and its dead-letter queue, both KMS-encrypted, and the queue policy that lets
-//! only the landing bucket send its events.
+//! The SQS source queue and its dead-letter queue, both KMS-encrypted, and their policies: both refuse
+//! requests without TLS, and the source queue's lets only the landing bucket send its events.
 
 use serde_json::json;
 
@@ -57,14 +57,20 @@ impl Queue {
     }
 }
 
-/// Lets the landing bucket, and nothing else, send event notifications to the queue.
+/// The bucket whose event notifications a queue accepts, and the account that owns it.
+#[derive(Debug, Clone)]
+pub struct BucketEvents {
+    pub bucket_arn: Expr,
+    pub account_id: Expr,
+}
+
+/// A queue's policy: no request without TLS, and the events of one bucket when `sender` says so.
 #[derive(Debug, Clone)]
 pub struct QueuePolicy {
     pub name: &'static str,
     pub queue_url: Expr,
     pub queue_arn: Expr,
-    pub bucket_arn: Expr,
-    pub account_id: Expr,
+    pub sender: Option<BucketEvents>,
 }
 
 impl QueuePolicy {
@@ -73,9 +79,9 @@ impl QueuePolicy {
     }
 
     pub fn document(&self) -> PolicyDocument {
-        PolicyDocument::new(
-            self.name,
-            vec![
+        let mut statements = Vec::new();
+        if let Some(sender) = &self.sender {
+            statements.push(
                 Statement::allow(
                     "LandingBucketEvents",
                     &["sqs:SendMessage"],
@@ -85,15 +91,22 @@ impl QueuePolicy {
                 .condition(Condition::new(
                     "ArnEquals",
                     "aws:SourceArn",
-                    vec![self.bucket_arn.clone()],
+                    vec![sender.bucket_arn.clone()],
                 ))
                 .condition(Condition::new(
                     "StringEquals",
                     "aws:SourceAccount",
-                    vec![self.account_id.clone()],
+                    vec![sender.account_id.clone()],
                 )),
-            ],
-        )
+            );
+        }
+        // moto ignores queue policies (docs/emulator-gaps.md), so unlike the buckets' TLS-only policies the
+        // local environment keeps this one too.
+        statements.push(Statement::deny_insecure_transport(
+            &["sqs:*"],
+            vec![self.queue_arn.clone()],
+        ));
+        PolicyDocument::new(self.name, statements)
     }
 
     pub fn render(&self, f: &mut FileWriter<'_>) {

@@ -3,14 +3,15 @@
 
 use serde_json::json;
 
-use crate::iam::{Condition, PolicyDocument, Principal, Statement};
+use crate::iam::{PolicyDocument, Statement};
 use crate::tf::{Expr, FileWriter, Ref, keep};
 
 /// What happens to objects over time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lifecycle {
-    /// Current objects expire after `days`; replaced versions a day later.
-    Expire { days: u32 },
+    /// Current objects expire `days` after they land, replaced versions `noncurrent_days` after they were
+    /// replaced: both as long as a message may wait for them (see [`crate::retention`]).
+    Expire { days: u32, noncurrent_days: u32 },
     /// Objects move to Glacier Deep Archive after `days` and are kept.
     DeepArchive { days: u32 },
 }
@@ -49,22 +50,12 @@ impl Bucket {
 
     /// The bucket policy: refuse every request that does not use TLS.
     pub fn policy(&self) -> PolicyDocument {
-        // A Deny on every S3 action is how "TLS only" is written; it grants nothing.
         PolicyDocument::new(
             format!("{}_policy", self.name),
-            vec![
-                Statement::deny(
-                    "DenyInsecureTransport",
-                    &["s3:*"],
-                    vec![self.arn(), self.objects()],
-                )
-                .principal(Principal::Anyone)
-                .condition(Condition::new(
-                    "Bool",
-                    "aws:SecureTransport",
-                    vec![Expr::lit("false")],
-                )),
-            ],
+            vec![Statement::deny_insecure_transport(
+                &["s3:*"],
+                vec![self.arn(), self.objects()],
+            )],
         )
     }
 
@@ -117,9 +108,12 @@ impl Bucket {
             "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
         });
         match self.lifecycle {
-            Lifecycle::Expire { days } => {
+            Lifecycle::Expire {
+                days,
+                noncurrent_days,
+            } => {
                 rule["expiration"] = json!({"days": days});
-                rule["noncurrent_version_expiration"] = json!({"noncurrent_days": 1});
+                rule["noncurrent_version_expiration"] = json!({"noncurrent_days": noncurrent_days});
             }
             Lifecycle::DeepArchive { days } => {
                 rule["transition"] = json!([{"days": days, "storage_class": "DEEP_ARCHIVE"}]);

@@ -1,63 +1,17 @@
 //! Unit tests of the model: every invariant rejects a bad environment with its message, and every IAM
 //! statement is the minimal one.
 
+mod common;
+
 use std::time::Duration;
 
-use infra_gen::config::{Endpoint, Sink, Subnet};
+use common::{
+    assert_each_rejected, assert_rejects, assert_reported, json, pipeline, production, refused,
+    rejected, rendered, valid,
+};
+use infra_gen::config::{Endpoint, Sink};
 use infra_gen::iam::{Effect, Statement};
-use infra_gen::{Environment, Kind, Pipeline, Violations};
 use serde_json::Value;
-
-/// A valid development environment to break one field at a time.
-fn valid() -> Environment {
-    let mut env = Environment::new("test", Kind::Development, "eu-west-2");
-    env.state_bucket = Some("test-tfstate".into());
-    env.external_party.source_cidrs = vec!["203.0.113.0/24".into()];
-    env.network.public_subnet = Some(Subnet {
-        availability_zone: "eu-west-2a".into(),
-        cidr: "10.20.100.0/24".into(),
-    });
-    env
-}
-
-fn production() -> Environment {
-    let mut env = valid();
-    env.kind = Kind::Production;
-    env.prevent_destroy = true;
-    env.alarms.email = Some("oncall@example.com".into());
-    env.network.public_subnet = None;
-    env.sink = Sink::Nifi(Endpoint::OnPremise {
-        url: "https://nifi.example.internal/contentListener".into(),
-        cidrs: vec!["10.100.0.0/24".into()],
-        port: 443,
-    });
-    env
-}
-
-fn rejected(env: Environment) -> Violations {
-    match env.validate() {
-        Ok(_) => panic!("the environment should have been rejected"),
-        Err(violations) => violations,
-    }
-}
-
-/// Asserts that exactly `field` is reported, with a message containing `words`.
-fn assert_rejects(env: Environment, field: &str, words: &str) {
-    let v = rejected(env);
-    let found = v.list.iter().find(|x| x.field == field);
-    let Some(found) = found else {
-        panic!("expected a violation of {field}, got: {v}");
-    };
-    assert!(
-        found.message.contains(words),
-        "message of {field} should mention {words:?}: {}",
-        found.message
-    );
-}
-
-fn pipeline(env: Environment) -> Pipeline {
-    Pipeline::new(&env.validate().expect("valid environment"))
-}
 
 #[test]
 fn the_valid_environments_validate() {
@@ -163,13 +117,26 @@ fn mapping_concurrency_fits_reserved_concurrency() {
 
 #[test]
 fn names_within_aws_limits() {
+    // Every name starts with the prefix: a long one breaks the buckets' 63 characters first, and each
+    // violation names the resource, the attribute, the rule and its source.
     let mut env = valid();
     env.name_prefix = "a".repeat(60);
-    assert_rejects(
-        env,
-        "name_prefix",
-        "over the 63 allowed for S3 bucket names",
+    let v = refused(env);
+    assert_reported(
+        &v,
+        "aws_s3_bucket.landing.bucket",
+        &[
+            "S3 bucket names: 3 to 63 characters (this one has 68)",
+            "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html",
+            "name_prefix",
+        ],
     );
+    assert_reported(
+        &v,
+        "aws_lambda_function.aggregator.function_name",
+        &["Lambda function names: 1 to 64 characters"],
+    );
+    assert_reported(&v, "aws_iam_role.aggregator_role.name", &["IAM role names"]);
 
     let mut env = valid();
     env.name_prefix = "Has_Upper".into();
@@ -241,6 +208,10 @@ fn the_lambda_role_has_exactly_the_actions_its_code_uses() {
         ["s3:PutObject", "s3:AbortMultipartUpload"]
     );
     assert_eq!(
+        actions(statements, "TagDeliveredArchives"),
+        ["s3:PutObjectTagging"]
+    );
+    assert_eq!(
         actions(statements, "UseStateTables"),
         [
             "dynamodb:GetItem",
@@ -309,6 +280,10 @@ fn statements_name_exactly_their_resources() {
         ["${aws_s3_bucket.archive.arn}/*"]
     );
     assert_eq!(
+        resources("TagDeliveredArchives"),
+        ["${aws_s3_bucket.archive.arn}/*"]
+    );
+    assert_eq!(
         resources("UseStateTables"),
         [
             "${aws_dynamodb_table.idempotency.arn}",
@@ -335,11 +310,16 @@ fn statements_name_exactly_their_resources() {
 }
 
 #[test]
-fn nothing_may_delete_from_the_landing_bucket_and_the_archive_is_put_only() {
+fn nothing_may_delete_from_the_landing_bucket_and_the_archive_is_put_and_tag_only() {
     let p = pipeline(valid());
     let roles = [&p.aggregator_role, &p.uploader_role];
     for role in roles {
-        for s in &role.policy.statements {
+        for s in role
+            .policy
+            .statements
+            .iter()
+            .filter(|s| s.effect == Effect::Allow)
+        {
             let on = |bucket: &str| s.resources.iter().any(|r| r.render().contains(bucket));
             if on("aws_s3_bucket.landing") {
                 assert!(
@@ -350,39 +330,140 @@ fn nothing_may_delete_from_the_landing_bucket_and_the_archive_is_put_only() {
             }
             if on("aws_s3_bucket.archive") {
                 assert!(
-                    s.actions
-                        .iter()
-                        .all(|a| ["s3:PutObject", "s3:AbortMultipartUpload"].contains(a)),
+                    s.actions.iter().all(|a| {
+                        [
+                            "s3:PutObject",
+                            "s3:AbortMultipartUpload",
+                            "s3:PutObjectTagging",
+                        ]
+                        .contains(a)
+                    }),
                     "{} does more than put into the archive",
                     s.sid
                 );
             }
         }
     }
+    // Tagging is for the delivered marker only.
+    let tagging = p
+        .aggregator_role
+        .policy
+        .statements
+        .iter()
+        .find(|s| s.sid == "TagDeliveredArchives")
+        .expect("the tagging grant");
+    let keys = &tagging.conditions[0];
+    assert_eq!(
+        (keys.test, keys.variable),
+        ("ForAllValues:StringEquals", "s3:RequestObjectTagKeys")
+    );
+    assert_eq!(keys.values[0].render(), "delivered-at");
+}
+
+fn statement<'a>(statements: &'a [Statement], sid: &str) -> &'a Statement {
+    statements
+        .iter()
+        .find(|s| s.sid == sid)
+        .unwrap_or_else(|| panic!("no statement {sid}"))
 }
 
 #[test]
-fn the_external_party_may_only_put_into_landing_from_its_ranges() {
+fn the_external_party_may_only_put_into_the_landing_prefix_from_its_ranges_with_the_key() {
     let p = pipeline(valid());
     let s = &p.uploader_role.policy.statements;
-    assert_eq!(s.len(), 2);
-    assert_eq!(s[0].actions, ["s3:PutObject"]);
-    assert_eq!(s[0].resources[0].render(), "${aws_s3_bucket.landing.arn}/*");
-    let ip = &s[0].conditions[0];
+    let allowed: Vec<&str> = s
+        .iter()
+        .filter(|x| x.effect == Effect::Allow)
+        .map(|x| x.sid.as_str())
+        .collect();
+    assert_eq!(allowed, ["PutIntoLandingPrefix", "EncryptLandingObjects"]);
+    let put = statement(s, "PutIntoLandingPrefix");
+    assert_eq!(put.actions, ["s3:PutObject"]);
+    assert_eq!(
+        put.resources[0].render(),
+        "${aws_s3_bucket.landing.arn}/incoming/*"
+    );
+    let ip = &put.conditions[0];
     assert_eq!((ip.test, ip.variable), ("IpAddress", "aws:SourceIp"));
     assert_eq!(ip.values[0].render(), "203.0.113.0/24");
-    // The data key for SSE-KMS, and only when S3 asks for it.
-    assert_eq!(s[1].actions, ["kms:GenerateDataKey"]);
-    assert_eq!(s[1].conditions[0].variable, "kms:ViaService");
-    assert!(p.uploader_role.trust.statements[0].conditions[0].variable == "aws:SourceIp");
+    // What a multipart upload with SSE-KMS needs from the key, and only through S3.
+    let kms = statement(s, "EncryptLandingObjects");
+    assert_eq!(kms.actions, ["kms:GenerateDataKey", "kms:Decrypt"]);
+    assert_eq!(kms.resources[0].render(), "${aws_kms_key.key.arn}");
+    assert_eq!(kms.conditions[0].variable, "kms:ViaService");
+    // Other encryption is denied: another algorithm, another key, a customer-provided key.
+    let condition = |sid: &str| {
+        let c = &statement(s, sid).conditions[0];
+        (c.test, c.variable, c.values[0].render())
+    };
+    assert_eq!(
+        condition("DenyOtherEncryption"),
+        (
+            "StringNotEqualsIfExists",
+            "s3:x-amz-server-side-encryption",
+            "aws:kms".into()
+        )
+    );
+    assert_eq!(
+        condition("DenyOtherKeys"),
+        (
+            "StringNotEqualsIfExists",
+            "s3:x-amz-server-side-encryption-aws-kms-key-id",
+            "${aws_kms_key.key.arn}".into()
+        )
+    );
+    assert_eq!(
+        condition("DenyCustomerProvidedKeys"),
+        (
+            "Null",
+            "s3:x-amz-server-side-encryption-customer-algorithm",
+            "false".into()
+        )
+    );
+    for sid in [
+        "DenyOtherEncryption",
+        "DenyOtherKeys",
+        "DenyCustomerProvidedKeys",
+    ] {
+        assert_eq!(statement(s, sid).effect, Effect::Deny);
+    }
+    // Read, list and delete are denied outright, on the bucket and its objects.
+    let deny = statement(s, "DenyReadListDelete");
+    assert_eq!(deny.effect, Effect::Deny);
+    assert_eq!(deny.actions, ["s3:Get*", "s3:List*", "s3:Delete*"]);
+    let on: Vec<String> = deny.resources.iter().map(|r| r.render()).collect();
+    assert_eq!(
+        on,
+        [
+            "${aws_s3_bucket.landing.arn}",
+            "${aws_s3_bucket.landing.arn}/*"
+        ]
+    );
+    // Assuming the role takes the external id, from the party's ranges.
+    let trust = &p.uploader_role.trust.statements[0];
+    let id = &trust.conditions[0];
+    assert_eq!((id.test, id.variable), ("StringEquals", "sts:ExternalId"));
+    assert_eq!(id.values[0].render(), "file-aggregator-test");
+    assert_eq!(trust.conditions[1].variable, "aws:SourceIp");
 }
 
-fn rendered(env: Environment) -> std::collections::BTreeMap<String, String> {
-    infra_gen::generate(env).expect("renders")
-}
-
-fn json(files: &std::collections::BTreeMap<String, String>, name: &str) -> Value {
-    serde_json::from_str(&files[name]).expect("valid JSON")
+#[test]
+fn the_external_id_and_landing_prefix_are_checked() {
+    let mut env = valid();
+    env.external_party.external_id = "x".into();
+    assert_rejects(
+        env,
+        "external_party.external_id",
+        "https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html",
+    );
+    let mut env = valid();
+    env.external_party.external_id = "has space".into();
+    assert_rejects(env, "external_party.external_id", "2 to 1224 characters");
+    for prefix in ["", "incoming", "/incoming/", "in*/"] {
+        let mut env = valid();
+        env.external_party.landing_prefix = prefix.into();
+        assert_rejects(env, "external_party.landing_prefix", "key prefix");
+    }
 }
 
 #[test]
@@ -516,4 +597,325 @@ fn terraform_settings() {
         t["terraform"]["backend"]["s3"]["key"],
         "file-aggregator/test/terraform.tfstate"
     );
+}
+
+fn variables(files: &std::collections::BTreeMap<String, String>) -> Value {
+    json(files, "function.tf.json")["resource"]["aws_lambda_function"]["aggregator"]["environment"]
+        ["variables"]
+        .clone()
+}
+
+#[test]
+fn the_model_sets_exactly_the_variables_it_declares() {
+    let mut env = production();
+    env.function.tuning = vec![("GZIP_LEVEL", "6".into())];
+    let vars = variables(&rendered(env));
+    let mut names: Vec<&str> = vars
+        .as_object()
+        .expect("variables")
+        .keys()
+        .map(String::as_str)
+        .filter(|n| *n != "GZIP_LEVEL")
+        .collect();
+    names.sort();
+    let mut declared: Vec<&str> = infra_gen::pipeline::MODEL_VARIABLES
+        .into_iter()
+        .filter(|n| !n.starts_with("MINIO_"))
+        .collect();
+    declared.sort();
+    assert_eq!(names, declared);
+}
+
+#[test]
+fn tuning_cannot_override_a_typed_variable() {
+    let mut env = valid();
+    env.function.tuning = vec![("BUNDLE_MAX_BYTES", "999999999".into())];
+    assert_rejects(
+        env,
+        "function.tuning",
+        "BUNDLE_MAX_BYTES is set by the model",
+    );
+}
+
+#[test]
+fn size_limits_are_rendered_and_derived_from_tmp_and_the_endpoint() {
+    // On premises (no declared cap): the bundle is half of /tmp, counted in 10^6-byte MB.
+    let mut env = production();
+    env.function.ephemeral_storage_mb = 2048;
+    let files = rendered(env);
+    let vars = variables(&files);
+    assert_eq!(vars["BUNDLE_MAX_BYTES"], "1024000000");
+    assert_eq!(vars["OBJECT_MAX_BYTES"], (64u64 << 20).to_string());
+    assert_eq!(vars["DOWNLOAD_BUFFER_BYTES"], (64u64 << 20).to_string());
+    assert_eq!(vars["HTTP_TIMEOUT_MS"], "60000");
+    assert_eq!(vars["DEADLINE_MARGIN_MS"], "10000");
+    let f = json(&files, "function.tf.json");
+    assert_eq!(
+        f["resource"]["aws_lambda_function"]["aggregator"]["ephemeral_storage"]["size"],
+        2048
+    );
+
+    // A declared cap bounds the derived bundle, and the derived object fits it.
+    let mut env = production();
+    if let Sink::Nifi(Endpoint::OnPremise {
+        max_request_bytes, ..
+    }) = &mut env.sink
+    {
+        *max_request_bytes = Some(10 << 20);
+    }
+    let sizing = env.validate().expect("valid").sizing();
+    assert_eq!(sizing.bundle_max_bytes, 10 << 20);
+    assert_eq!(sizing.object_max_bytes, (10 << 20) - (64 << 10));
+}
+
+#[test]
+fn the_mock_receivers_bundles_fit_a_function_url_request() {
+    // 6 MB of invocation payload, less the rest of the event, carrying the body base64-encoded.
+    let cap = (6_291_456u64 - 65_536) / 4 * 3;
+    let sizing = valid().validate().expect("valid").sizing();
+    assert_eq!(sizing.bundle_max_bytes, cap);
+    assert!(sizing.object_max_bytes + (64 << 10) <= cap);
+
+    // Set explicitly, a bundle of 6 MB would be refused by every POST: refused here first.
+    let mut env = valid();
+    env.function.bundle_max_bytes = Some(6 << 20);
+    let v = rejected(env);
+    assert_reported(
+        &v,
+        "function.bundle_max_bytes",
+        &["more than the endpoint accepts in one request", "base64"],
+    );
+}
+
+#[test]
+fn the_http_timeout_fits_the_endpoint_and_the_lambda_timeout() {
+    // The mock receiver may take its 30 s timeout plus a cold start and the upload to answer.
+    assert_each_rejected(
+        valid,
+        &[(
+            |e| e.function.http_timeout = Duration::from_secs(30),
+            "function.http_timeout",
+            "shorter than the endpoint may take to answer (45 s",
+        )],
+    );
+    // The POST and the margin end before Lambda ends the invocation.
+    assert_each_rejected(
+        production,
+        &[
+            (
+                |e| e.function.http_timeout = Duration::from_secs(85),
+                "function.http_timeout",
+                "plus the deadline margin (10 s) exceeds the Lambda timeout (90 s)",
+            ),
+            (
+                |e| e.function.deadline_margin = Duration::ZERO,
+                "function.http_timeout",
+                "at least 1 s",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn tmp_holds_a_bundle_and_the_downloads_with_a_margin() {
+    assert_each_rejected(
+        production,
+        &[
+            (
+                |e| e.function.bundle_max_bytes = Some(400_000_000),
+                "function.ephemeral_storage_mb",
+                "512 MB of /tmp cannot hold a full bundle (400000000 bytes)",
+            ),
+            (
+                |e| e.function.ephemeral_storage_mb = 20_000,
+                "function.ephemeral_storage_mb",
+                "outside Lambda's range",
+            ),
+            (
+                |e| e.function.object_max_bytes = Some(256_000_000),
+                "function.object_max_bytes",
+                "does not fit in a bundle",
+            ),
+            (
+                |e| e.function.download_buffer_bytes = 0,
+                "function.download_buffer_bytes",
+                "lets no download start",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn landing_versions_live_as_long_as_a_message_may_wait() {
+    // Replaced versions expired after one day: a key overwritten during an outage lost its first version.
+    assert_each_rejected(
+        valid,
+        &[
+            (
+                |e| e.storage.landing_noncurrent_expiry_days = 1,
+                "storage.landing_noncurrent_expiry_days",
+                "replaced versions expire after 1 days, but a message may wait 5 days",
+            ),
+            (
+                |e| e.storage.landing_expiry_days = 5,
+                "storage.landing_expiry_days",
+                "raise it to at least 6 days",
+            ),
+        ],
+    );
+    let files = rendered(valid());
+    let rule = &json(&files, "storage.tf.json")["resource"]["aws_s3_bucket_lifecycle_configuration"]
+        ["landing"]["rule"][0];
+    assert_eq!(rule["expiration"]["days"], 7);
+    assert_eq!(rule["noncurrent_version_expiration"]["noncurrent_days"], 7);
+}
+
+#[test]
+fn the_redrive_window_is_computed_checked_and_stated() {
+    let retention = valid().validate().expect("valid").retention();
+    // 500 receives: the visibility timeout (540 s) for the first five, 640 s, then 900 s each.
+    assert_eq!(
+        retention.longest_wait_before_dead_letter,
+        Duration::from_secs(5 * 540 + 640 + 494 * 900)
+    );
+    assert_eq!(
+        retention.redrive_window,
+        Duration::from_secs(7 * 86_400 - (5 * 540 + 640 + 494 * 900))
+    );
+    let files = rendered(valid());
+    let alarm = &json(&files, "monitoring.tf.json")["resource"]["aws_cloudwatch_metric_alarm"]["dlq_not_empty"]
+        ["alarm_description"];
+    let alarm = alarm.as_str().expect("description");
+    assert!(alarm.contains("within 1 day 19 h"), "{alarm}");
+    assert!(
+        alarm.contains("at most 5 days 4 h after landing"),
+        "{alarm}"
+    );
+    let runbook = &files["RUNBOOK.md"];
+    assert!(
+        runbook.contains("**redrive within 1 day 19 h of the alarm**"),
+        "{runbook}"
+    );
+
+    // More receives before dead-lettering leave too little time to redrive.
+    let mut env = valid();
+    env.queue.max_receive_count = 620;
+    assert_rejects(
+        env,
+        "storage.landing_expiry_days",
+        "less than the 1 day an operator needs",
+    );
+}
+
+#[test]
+fn every_queue_policy_refuses_requests_without_tls() {
+    for env in [valid(), production()] {
+        let p = pipeline(env);
+        for policy in [&p.queue_policy, &p.dlq_policy] {
+            let deny = statement(&policy.document().statements, "DenyInsecureTransport").clone();
+            assert_eq!(deny.effect, Effect::Deny);
+            assert_eq!(deny.actions, ["sqs:*"]);
+            assert_eq!(deny.resources, std::slice::from_ref(&policy.queue_arn));
+            let c = &deny.conditions[0];
+            assert_eq!(
+                (c.test, c.variable, c.values[0].render()),
+                ("Bool", "aws:SecureTransport", "false".into())
+            );
+        }
+    }
+}
+
+#[test]
+fn vpc_endpoints_let_through_only_this_environments_resources() {
+    let p = pipeline(valid());
+    let services = p.network.endpoint_services();
+    assert_eq!(
+        services,
+        [
+            "s3",
+            "dynamodb",
+            "sqs",
+            "secretsmanager",
+            "kms",
+            "logs",
+            "monitoring"
+        ]
+    );
+    let ours = [
+        "${aws_s3_bucket.landing.arn}",
+        "${aws_s3_bucket.archive.arn}",
+        "${aws_dynamodb_table.idempotency.arn}",
+        "${aws_dynamodb_table.breaker.arn}",
+        "${aws_sqs_queue.queue.arn}",
+        "${aws_sqs_queue.dlq.arn}",
+        "${aws_secretsmanager_secret.credentials.arn}",
+        "${aws_kms_key.key.arn}",
+        "${aws_cloudwatch_log_group.aggregator_logs.arn}",
+        "${aws_cloudwatch_log_group.receiver_logs.arn}",
+    ];
+    for service in services {
+        let policy = &p.network.endpoint_policies[service];
+        for s in &policy.statements {
+            match s.effect {
+                Effect::Allow => {
+                    for r in &s.resources {
+                        let r = r.render();
+                        assert!(
+                            ours.iter().any(|o| r.starts_with(o)),
+                            "{service}: {} allows {r}",
+                            s.sid
+                        );
+                    }
+                    let prefix = if service == "monitoring" {
+                        "cloudwatch"
+                    } else {
+                        service
+                    };
+                    assert!(
+                        s.actions
+                            .iter()
+                            .all(|a| a.starts_with(&format!("{prefix}:")))
+                    );
+                    let c = &s.conditions[0];
+                    assert_eq!(
+                        (c.test, c.variable),
+                        ("StringEquals", "aws:PrincipalAccount")
+                    );
+                }
+                Effect::Deny => assert_eq!(service, "monitoring", "{service} denies all"),
+            }
+        }
+    }
+    let sids = |service: &str| -> Vec<String> {
+        p.network.endpoint_policies[service]
+            .statements
+            .iter()
+            .map(|s| s.sid.clone())
+            .collect()
+    };
+    assert_eq!(
+        sids("s3"),
+        [
+            "AggregatorReadLandingObjects",
+            "AggregatorSeeMissingLandingObjects",
+            "AggregatorPutArchiveObjects",
+            "AggregatorTagDeliveredArchives"
+        ]
+    );
+    assert_eq!(
+        sids("secretsmanager"),
+        [
+            "AggregatorReadEndpointCredentials",
+            "ReceiverReadEndpointCredentials"
+        ]
+    );
+    // Rendered on each endpoint.
+    let files = rendered(valid());
+    let network = json(&files, "network.tf.json");
+    for service in p.network.endpoint_services() {
+        assert_eq!(
+            network["resource"]["aws_vpc_endpoint"][service]["policy"],
+            format!("${{data.aws_iam_policy_document.endpoint_{service}.json}}")
+        );
+    }
 }
