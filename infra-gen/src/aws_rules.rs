@@ -270,11 +270,6 @@ impl NameKind {
             ),
         }
     }
-
-    /// What this rule names, e.g. "S3 bucket names".
-    pub fn what(self) -> &'static str {
-        self.spec().what
-    }
 }
 
 /// Checks a name against its service's rule. `fifo` says whether the queue or topic is a FIFO one, whose

@@ -522,7 +522,7 @@ impl Environment {
             v.push(
                 "name_prefix",
                 format!(
-                    "{p:?} must be lowercase letters, digits and inner hyphens, because it starts S3 bucket names"
+                    "{p:?} must be lowercase letters, digits and inner hyphens, because it starts S3 bucket names (every rendered name is then checked against its service's rules, infra-gen/src/aws_rules.rs)"
                 ),
             );
         }

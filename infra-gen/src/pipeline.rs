@@ -11,7 +11,7 @@ use crate::identity::Role;
 use crate::monitoring::{AnomalyAlarm, Comparison, CompositeAlarm, Dashboard, MetricAlarm, Topic};
 use crate::network::{EndpointEgress, FlowLog, Network, endpoint_policies};
 use crate::queue::{BucketEvents, Queue, QueuePolicy};
-use crate::retention::human;
+use crate::retention::{human, human_up};
 use crate::secrets::{Key, Secret};
 use crate::storage::{Bucket, Lifecycle, Notification, Target};
 use crate::tables::Table;
@@ -686,7 +686,7 @@ impl Pipeline {
                     "Messages reached the dead-letter queue: inspect and redrive them (runbook) within {} of their arrival there, while their files exist (landed files are kept {}; a message is dead-lettered at most {} after landing)",
                     human(retention.redrive_window),
                     human(retention.landing_lifetime),
-                    human(retention.longest_wait_before_dead_letter)
+                    human_up(retention.longest_wait_before_dead_letter)
                 ),
                 namespace: "AWS/SQS",
                 metric: "ApproximateNumberOfMessagesVisible",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::config::Kind;
 use crate::docs;
 use crate::pipeline::Pipeline;
-use crate::retention::human;
+use crate::retention::{human, human_up};
 use crate::tf::{Expr, Module, ModuleError};
 
 /// Terraform releases the generated JSON is written for (native S3 locking needs 1.10+).
@@ -331,7 +331,7 @@ pub fn facts(p: &Pipeline) -> Value {
     let limits = json!({
         "landing_noncurrent_expiry_days": env.storage.landing_noncurrent_expiry_days,
         "landing_lifetime": human(retention.landing_lifetime),
-        "dead_lettered_within": human(retention.longest_wait_before_dead_letter),
+        "dead_lettered_within": human_up(retention.longest_wait_before_dead_letter),
         "redrive_window": human(retention.redrive_window),
         "landing_prefix": env.external_party.landing_prefix,
         "external_id": env.external_party.external_id,

@@ -61,7 +61,7 @@ pub(crate) fn check(env: &Environment, schedule: Schedule, v: &mut Violations) -
                 field,
                 format!(
                     "{what} after {days} days, but a message may wait {} for its file (the outage to survive, {} s for the last hold, and a day's margin), so its file could be gone when it is delivered: raise it to at least {needed_days} days",
-                    human(longest_wait),
+                    human_up(longest_wait),
                     schedule.max_seconds()
                 ),
             );
@@ -79,7 +79,7 @@ pub(crate) fn check(env: &Environment, schedule: Schedule, v: &mut Violations) -
             format!(
                 "landed files are kept {}, but a message can take up to {} to be dead-lettered ({} receives, each followed by its hold or the {} s visibility timeout), which leaves {} to redrive it while its file exists, less than the {} an operator needs: keep landed files longer or lower queue.max_receive_count",
                 human(landing_lifetime),
-                human(longest_wait_before_dead_letter),
+                human_up(longest_wait_before_dead_letter),
                 env.queue.max_receive_count,
                 env.queue.visibility_timeout_seconds,
                 human(redrive_window),
@@ -95,7 +95,13 @@ pub(crate) fn check(env: &Environment, schedule: Schedule, v: &mut Violations) -
     }
 }
 
-/// A duration in days and hours, rounded down ("1 day 19 h"), the way the runbook and alarms state it.
+/// A bound in days and hours, rounded up ("5 days 5 h"): what "at most" may say of an upper bound.
+pub fn human_up(d: Duration) -> String {
+    human(Duration::from_secs(d.as_secs().div_ceil(3_600) * 3_600))
+}
+
+/// A duration in days and hours, rounded down ("1 day 19 h"), the way the runbook and alarms state a time
+/// someone has.
 pub fn human(d: Duration) -> String {
     let hours = d.as_secs() / 3_600;
     let (days, hours) = (hours / 24, hours % 24);
@@ -120,5 +126,7 @@ mod tests {
         assert_eq!(human(h(43)), "1 day 19 h");
         assert_eq!(human(h(48)), "2 days");
         assert_eq!(human(h(124)), "5 days 4 h");
+        assert_eq!(human_up(h(124) + Duration::from_secs(1)), "5 days 5 h");
+        assert_eq!(human_up(h(124)), "5 days 4 h");
     }
 }

@@ -754,7 +754,7 @@ fn landing_versions_live_as_long_as_a_message_may_wait() {
             (
                 |e| e.storage.landing_noncurrent_expiry_days = 1,
                 "storage.landing_noncurrent_expiry_days",
-                "replaced versions expire after 1 days, but a message may wait 5 days",
+                "replaced versions expire after 1 days, but a message may wait 5 days 1 h",
             ),
             (
                 |e| e.storage.landing_expiry_days = 5,
@@ -788,7 +788,7 @@ fn the_redrive_window_is_computed_checked_and_stated() {
     let alarm = alarm.as_str().expect("description");
     assert!(alarm.contains("within 1 day 19 h"), "{alarm}");
     assert!(
-        alarm.contains("at most 5 days 4 h after landing"),
+        alarm.contains("at most 5 days 5 h after landing"),
         "{alarm}"
     );
     let runbook = &files["RUNBOOK.md"];
