@@ -118,6 +118,10 @@ const ALNUM_DASH_UNDERSCORE: Charset = Charset {
     allows: |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
     text: "ASCII letters, digits, - and _",
 };
+const ALNUM_DASH_UNDERSCORE_DOT: Charset = Charset {
+    allows: |c| c.is_ascii_alphanumeric() || "-_.".contains(c),
+    text: "ASCII letters, digits, - _ and .",
+};
 const IAM_NAME: Charset = Charset {
     allows: |c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c),
     text: "ASCII letters, digits and + = , . @ _ -",
@@ -161,10 +165,7 @@ impl NameKind {
             DynamoDbTable => spec(
                 "DynamoDB table names",
                 3..=255,
-                Charset {
-                    allows: |c| c.is_ascii_alphanumeric() || "_.-".contains(c),
-                    text: "ASCII letters, digits, _ . and -",
-                },
+                ALNUM_DASH_UNDERSCORE_DOT,
                 "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html",
             ),
             LambdaFunction => spec(
@@ -238,19 +239,13 @@ impl NameKind {
             Schedule => spec(
                 "EventBridge Scheduler schedule names",
                 1..=64,
-                Charset {
-                    allows: |c| c.is_ascii_alphanumeric() || "-_.".contains(c),
-                    text: "ASCII letters, digits and - _ .",
-                },
+                ALNUM_DASH_UNDERSCORE_DOT,
                 "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html",
             ),
             EventRule => spec(
                 "EventBridge rule names",
                 1..=64,
-                Charset {
-                    allows: |c| c.is_ascii_alphanumeric() || "-_.".contains(c),
-                    text: "ASCII letters, digits and - _ .",
-                },
+                ALNUM_DASH_UNDERSCORE_DOT,
                 "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html",
             ),
             SnsTopic => spec(
