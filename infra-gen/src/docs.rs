@@ -1,12 +1,16 @@
 //! The documents rendered per environment from `templates/` with handlebars, in strict mode (a missing
-//! value is an error, not an empty string) and without HTML escaping (the output is Markdown and JSON).
+//! value is an error, not an empty string) and without HTML escaping (the output is Markdown and JSON), from
+//! the facts of a composed [`Pipeline`]. Rendering the Terraform files ([`crate::render`]) calls this module,
+//! never the other way round.
 
 use std::collections::BTreeMap;
 
 use handlebars::Handlebars;
+use serde_json::{Value, json};
 
-use crate::pipeline::{DASHBOARD_FILE, Pipeline};
-use crate::render::facts;
+use crate::config::{Endpoint, Kind, Sink};
+use crate::pipeline::{ARCHIVE_KEY_LAYOUT, DASHBOARD_FILE, METRIC_NAMESPACE, Pipeline};
+use crate::retention::{human, human_up};
 use crate::tf::HEADER;
 
 /// The templates, compiled in so rendering does not depend on the working directory.
@@ -65,4 +69,84 @@ pub fn render(pipeline: &Pipeline) -> Result<BTreeMap<String, String>, DocsError
         out.insert(name.to_owned(), text);
     }
     Ok(out)
+}
+
+/// The data the documents are rendered from.
+fn facts(p: &Pipeline) -> Value {
+    let env = p.validated.env();
+    let schedule = p.validated.schedule();
+    let retention = p.validated.retention();
+    let sizing = p.validated.sizing();
+    let request_limits = env.sink.endpoint().request_limits();
+    let name = |e: &str| e.to_owned();
+    let alarms: Vec<Value> = p
+        .health
+        .iter()
+        .map(|a| json!({"name": a.alarm_name, "terraform": a.r().address(), "description": a.description}))
+        .chain(std::iter::once(json!({
+            "name": p.incoming_anomaly.alarm_name,
+            "terraform": p.incoming_anomaly.r().address(),
+            "description": p.incoming_anomaly.description,
+        })))
+        .collect();
+    let local = env.kind == Kind::Local;
+    // The limits a file meets on its way, in a second object: one json! of every fact exceeds the macro's
+    // recursion limit.
+    let limits = json!({
+        "landing_noncurrent_expiry_days": env.storage.landing_noncurrent_expiry_days,
+        "landing_lifetime": human(retention.landing_lifetime),
+        "dead_lettered_within": human_up(retention.longest_wait_before_dead_letter),
+        "redrive_window": human(retention.redrive_window),
+        "landing_prefix": env.external_party.landing_prefix,
+        "external_id": env.external_party.external_id,
+        "bundle_max_bytes": sizing.bundle_max_bytes,
+        "object_max_bytes": sizing.object_max_bytes,
+        "ephemeral_storage_mb": env.function.ephemeral_storage_mb,
+        "request_limits": request_limits.why,
+    });
+    let mut facts = json!({
+        "env": env.name,
+        "kind": format!("{:?}", env.kind),
+        "local": local,
+        "production": env.kind == Kind::Production,
+        "region": env.region,
+        "aws": if local { "aws --endpoint-url http://127.0.0.1:5000" } else { "aws" },
+        "prevent_destroy": env.prevent_destroy,
+        "landing_bucket": p.landing.bucket,
+        "archive_bucket": p.archive.bucket,
+        "archive_layout": ARCHIVE_KEY_LAYOUT,
+        "deep_archive_days": env.storage.archive_deep_archive_after_days,
+        "landing_expiry_days": env.storage.landing_expiry_days,
+        "queue": p.queue.queue_name,
+        "dlq": p.dlq.queue_name,
+        "max_receive_count": env.queue.max_receive_count,
+        "retention_days": env.queue.retention_seconds / 86_400,
+        "function": p.aggregator.function_name,
+        "log_group": p.aggregator_logs.group_name,
+        "secret": p.credentials.secret_name,
+        "idempotency_table": p.idempotency.table_name,
+        "breaker_table": p.breaker.table_name,
+        "topic": p.alarms.topic_name,
+        "alarm_email": env.alarms.email,
+        "composite_alarm": p.pipeline_health.as_ref().map(|c| c.alarm_name.clone()),
+        "alarms": alarms,
+        "dashboard": p.dashboard.dashboard_name,
+        "namespace": METRIC_NAMESPACE,
+        "redelivery_base": schedule.base_seconds(),
+        "redelivery_max": schedule.max_seconds(),
+        "outage_days": env.redelivery.outage_to_survive.as_secs() / 86_400,
+        "mock_receiver": p.receiver.is_some(),
+        "sink": match &env.sink {
+            Sink::Nifi(_) => name("nifi"),
+            Sink::Minio { .. } => name("minio"),
+        },
+        "endpoint": match env.sink.endpoint() {
+            Endpoint::OnPremise { url, .. } | Endpoint::LocalProcess { url } => url.clone(),
+            Endpoint::MockReceiver => name("the mock receiver's function URL (output receiver_url)"),
+        },
+    });
+    if let (Some(facts), Some(limits)) = (facts.as_object_mut(), limits.as_object()) {
+        facts.extend(limits.clone());
+    }
+    facts
 }
