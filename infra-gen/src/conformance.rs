@@ -26,7 +26,7 @@ pub fn check(environment: &str, files: &BTreeMap<String, String>) -> Result<(), 
     if v.list.is_empty() { Ok(()) } else { Err(v) }
 }
 
-const NAME_FIX: &str = "every name starts with the environment's name_prefix: shorten or change it, or the name's suffix in infra-gen/src/pipeline.rs";
+const NAME_FIX: &str = "every name starts with the environment's name_prefix: shorten or change it, or the name's suffix in its part, infra-gen/src/pipeline/<part>.rs";
 
 fn names(module: &Module, v: &mut Violations) {
     for (ty, name, body) in module.resources() {
@@ -71,7 +71,7 @@ fn tags(module: &Module, v: &mut Violations) {
             if let Err(broken) = aws_rules::tag(key, value) {
                 v.push(
                     field.clone(),
-                    format!("{key:?} = {value:?} breaks {broken}: change the tag (default tags are in infra-gen/src/render.rs)"),
+                    format!("{key:?} = {value:?} breaks {broken}: change the tag (default tags are in Pipeline::new, infra-gen/src/pipeline.rs)"),
                 );
             }
         }
@@ -124,7 +124,7 @@ const DESCRIPTIONS: [(&str, &str, Document); 4] = [
     ),
     ("aws_iam_role", "description", Document::RoleDescription),
 ];
-const SIZE_FIX: &str = "it grows with the environment's lists (source ranges, endpoints, resources): shorten them or split the document in infra-gen/src/pipeline.rs";
+const SIZE_FIX: &str = "it grows with the environment's lists (source ranges, endpoints, resources): shorten them or split the document in its part, infra-gen/src/pipeline/<part>.rs";
 
 /// Reports a size rule broken.
 fn report(v: &mut Violations, field: String, result: Result<(), Broken>) {

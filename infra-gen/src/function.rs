@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::tf::{Expr, FileWriter, Ref};
+use crate::tf::{Block, Expr, FileWriter, Ref};
 
 /// A KMS-encrypted log group with retention.
 #[derive(Debug, Clone)]
@@ -24,8 +24,10 @@ impl LogGroup {
     pub fn arn(&self) -> Expr {
         self.r().attr("arn")
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for LogGroup {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &self.r(),
             json!({
@@ -79,8 +81,10 @@ impl Function {
     pub fn function_name(&self) -> Expr {
         self.r().attr("function_name")
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Function {
+    fn render(&self, f: &mut FileWriter<'_>) {
         let package = self.package.address();
         let mut body = json!({
             "function_name": self.function_name,
@@ -127,8 +131,10 @@ impl Mapping {
     pub fn r(&self) -> Ref {
         Ref::resource("aws_lambda_event_source_mapping", self.name)
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Mapping {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &self.r(),
             json!({
@@ -160,8 +166,10 @@ impl FunctionUrl {
     pub fn url(&self) -> Expr {
         self.r().attr("function_url")
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for FunctionUrl {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &self.r(),
             json!({"function_name": self.function_name, "authorization_type": "NONE"}),

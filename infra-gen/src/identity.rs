@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::iam::PolicyDocument;
-use crate::tf::{Expr, FileWriter, Ref};
+use crate::tf::{Block, Expr, FileWriter, Ref};
 
 /// A role; `name` is its field in the pipeline and names the role, its policy and both documents.
 #[derive(Debug, Clone)]
@@ -28,8 +28,10 @@ impl Role {
     pub fn policy_ref(&self) -> Ref {
         Ref::resource("aws_iam_role_policy", self.name)
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Role {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.data(&self.trust.data_ref(), self.trust.data_body());
         f.data(&self.policy.data_ref(), self.policy.data_body());
         f.resource(

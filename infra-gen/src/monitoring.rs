@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::tf::{Expr, FileWriter, Ref};
+use crate::tf::{Block, Expr, FileWriter, Ref};
 
 /// A KMS-encrypted SNS topic for alarms, with an optional email subscription.
 #[derive(Debug, Clone)]
@@ -23,8 +23,10 @@ impl Topic {
     pub fn arn(&self) -> Expr {
         self.r().attr("arn")
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Topic {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &self.r(),
             json!({"name": self.topic_name, "kms_master_key_id": self.key_arn}),
@@ -54,105 +56,110 @@ impl Comparison {
     }
 }
 
-/// A threshold alarm on one metric; without a composite alarm it notifies the topic itself.
+/// A metric as an alarm reads it: one statistic of it over each period.
 #[derive(Debug, Clone)]
-pub struct MetricAlarm {
+pub struct Metric {
+    pub namespace: &'static str,
+    pub name: &'static str,
+    pub dimensions: BTreeMap<&'static str, Expr>,
+    pub statistic: &'static str,
+    pub period_seconds: u32,
+}
+
+/// When an alarm fires.
+#[derive(Debug, Clone)]
+pub enum Watch {
+    /// The metric's statistic compared with a threshold, for `evaluation_periods` periods in a row.
+    Threshold {
+        metric: Metric,
+        evaluation_periods: u32,
+        threshold: u32,
+        comparison: Comparison,
+    },
+    /// The metric leaves the band CloudWatch learned for it (`band_width` standard deviations wide), for
+    /// `evaluation_periods` periods in a row.
+    Anomaly {
+        metric: Metric,
+        evaluation_periods: u32,
+        band_width: u32,
+    },
+}
+
+/// An alarm on one metric; without a composite alarm it notifies the topic itself.
+#[derive(Debug, Clone)]
+pub struct Alarm {
     pub name: &'static str,
     pub actions: Vec<Expr>,
     pub alarm_name: String,
     pub description: String,
-    pub namespace: &'static str,
-    pub metric: &'static str,
-    pub dimensions: BTreeMap<&'static str, Expr>,
-    pub statistic: &'static str,
-    pub period_seconds: u32,
-    pub evaluation_periods: u32,
-    pub threshold: u32,
-    pub comparison: Comparison,
+    pub watch: Watch,
 }
 
-impl MetricAlarm {
+impl Alarm {
     pub fn r(&self) -> Ref {
         Ref::resource("aws_cloudwatch_metric_alarm", self.name)
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
-        f.resource(
-            &self.r(),
-            json!({
-                "alarm_name": self.alarm_name,
-                "alarm_description": self.description,
-                "namespace": self.namespace,
-                "metric_name": self.metric,
-                "dimensions": self.dimensions,
-                "statistic": self.statistic,
-                "period": self.period_seconds,
-                "evaluation_periods": self.evaluation_periods,
-                "threshold": self.threshold,
-                "comparison_operator": self.comparison.as_str(),
+impl Block for Alarm {
+    fn render(&self, f: &mut FileWriter<'_>) {
+        let mut body = json!({
+            "alarm_name": self.alarm_name,
+            "alarm_description": self.description,
+            "alarm_actions": self.actions,
+            "ok_actions": self.actions,
+        });
+        let rule = match &self.watch {
+            Watch::Threshold {
+                metric,
+                evaluation_periods,
+                threshold,
+                comparison,
+            } => json!({
+                "namespace": metric.namespace,
+                "metric_name": metric.name,
+                "dimensions": metric.dimensions,
+                "statistic": metric.statistic,
+                "period": metric.period_seconds,
+                "evaluation_periods": evaluation_periods,
+                "threshold": threshold,
+                "comparison_operator": comparison.as_str(),
                 "treat_missing_data": "notBreaching",
-                "alarm_actions": self.actions,
-                "ok_actions": self.actions,
             }),
-        );
-    }
-}
-
-/// An anomaly-detection alarm: the metric leaves the band CloudWatch learned for it.
-#[derive(Debug, Clone)]
-pub struct AnomalyAlarm {
-    pub name: &'static str,
-    pub actions: Vec<Expr>,
-    pub alarm_name: String,
-    pub description: String,
-    pub namespace: &'static str,
-    pub metric: &'static str,
-    pub dimensions: BTreeMap<&'static str, Expr>,
-    pub statistic: &'static str,
-    pub period_seconds: u32,
-    pub evaluation_periods: u32,
-    /// Width of the band in standard deviations.
-    pub band_width: u32,
-}
-
-impl AnomalyAlarm {
-    pub fn r(&self) -> Ref {
-        Ref::resource("aws_cloudwatch_metric_alarm", self.name)
-    }
-
-    pub fn render(&self, f: &mut FileWriter<'_>) {
-        f.resource(
-            &self.r(),
-            json!({
-                "alarm_name": self.alarm_name,
-                "alarm_description": self.description,
+            Watch::Anomaly {
+                metric,
+                evaluation_periods,
+                band_width,
+            } => json!({
                 "comparison_operator": "LessThanLowerOrGreaterThanUpperThreshold",
-                "evaluation_periods": self.evaluation_periods,
+                "evaluation_periods": evaluation_periods,
                 "threshold_metric_id": "band",
                 "treat_missing_data": "breaching",
-                "alarm_actions": self.actions,
-                "ok_actions": self.actions,
                 "metric_query": [
                     {
                         "id": "m1",
                         "return_data": true,
                         "metric": {
-                            "namespace": self.namespace,
-                            "metric_name": self.metric,
-                            "dimensions": self.dimensions,
-                            "stat": self.statistic,
-                            "period": self.period_seconds,
+                            "namespace": metric.namespace,
+                            "metric_name": metric.name,
+                            "dimensions": metric.dimensions,
+                            "stat": metric.statistic,
+                            "period": metric.period_seconds,
                         },
                     },
                     {
                         "id": "band",
-                        "expression": format!("ANOMALY_DETECTION_BAND(m1, {})", self.band_width),
-                        "label": format!("{} (expected)", self.metric),
+                        "expression": format!("ANOMALY_DETECTION_BAND(m1, {band_width})"),
+                        "label": format!("{} (expected)", metric.name),
                         "return_data": true,
                     },
                 ],
             }),
-        );
+        };
+        if let (Some(body), Some(rule)) = (body.as_object_mut(), rule.as_object()) {
+            body.extend(rule.clone());
+        }
+        f.resource(&self.r(), body);
     }
 }
 
@@ -170,8 +177,10 @@ impl CompositeAlarm {
     pub fn r(&self) -> Ref {
         Ref::resource("aws_cloudwatch_composite_alarm", self.name)
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for CompositeAlarm {
+    fn render(&self, f: &mut FileWriter<'_>) {
         let rule = self
             .children
             .iter()
@@ -199,8 +208,8 @@ pub struct Dashboard {
     pub body_file: &'static str,
 }
 
-impl Dashboard {
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Dashboard {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &Ref::resource("aws_cloudwatch_dashboard", self.name),
             json!({

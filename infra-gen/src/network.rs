@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::config::Subnet;
+use crate::function::VpcPlacement;
 use crate::iam::{Condition, Effect, PolicyDocument, Principal, Statement};
-use crate::tf::{Expr, FileWriter, Ref};
+use crate::tf::{Block, Expr, FileWriter, Ref};
 
 /// Where the aggregator may connect besides AWS services.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,8 +102,8 @@ pub struct FlowLog {
     pub role_arn: Expr,
 }
 
-impl FlowLog {
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for FlowLog {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &Ref::resource("aws_flow_log", self.name),
             json!({
@@ -140,6 +141,14 @@ impl Network {
             .collect()
     }
 
+    /// A function's place in the VPC: the private subnets, in `security_group`.
+    pub fn placement(&self, security_group: Ref) -> VpcPlacement {
+        VpcPlacement {
+            subnet_ids: self.subnet_ids(),
+            security_group_ids: vec![security_group.attr("id")],
+        }
+    }
+
     /// The aggregator's security group.
     pub fn aggregator_sg(&self) -> Ref {
         Ref::resource("aws_security_group", "aggregator")
@@ -170,70 +179,6 @@ impl Network {
             .chain(&self.interface_endpoints)
             .copied()
             .collect()
-    }
-
-    pub fn render(&self, f: &mut FileWriter<'_>) {
-        let vpc_id = self.vpc().attr("id");
-        f.resource(
-            &self.vpc(),
-            json!({
-                "cidr_block": self.vpc_cidr,
-                // Interface endpoints answer on the services' public names only with DNS support and hostnames.
-                "enable_dns_support": true,
-                "enable_dns_hostnames": true,
-                "tags": {"Name": self.name_prefix},
-            }),
-        );
-        // Taking over the default security group removes its allow-all rules.
-        f.resource(
-            &Ref::resource("aws_default_security_group", "network"),
-            json!({"vpc_id": vpc_id}),
-        );
-        f.resource(
-            &self.private_routes(),
-            json!({"vpc_id": vpc_id, "tags": {"Name": format!("{}-private", self.name_prefix)}}),
-        );
-        for (i, subnet) in self.private_subnets.iter().enumerate() {
-            let r = self.private_subnet(i);
-            f.resource(
-                &r,
-                json!({
-                    "vpc_id": vpc_id,
-                    "cidr_block": subnet.cidr,
-                    "availability_zone": subnet.availability_zone,
-                    "tags": {"Name": format!("{}-private-{}", self.name_prefix, letter(i))},
-                }),
-            );
-            f.resource(
-                &Ref::resource("aws_route_table_association", r.name().to_owned()),
-                json!({"subnet_id": r.attr("id"), "route_table_id": self.private_routes().attr("id")}),
-            );
-        }
-        for service in GATEWAY_SERVICES.iter().chain(&self.interface_endpoints) {
-            let mut body = json!({
-                "vpc_id": vpc_id,
-                "service_name": format!("com.amazonaws.{}.{service}", self.region),
-                "tags": {"Name": format!("{}-{service}", self.name_prefix)},
-            });
-            if GATEWAY_SERVICES.contains(service) {
-                body["vpc_endpoint_type"] = json!("Gateway");
-                body["route_table_ids"] = json!([self.private_routes().attr("id")]);
-            } else {
-                body["vpc_endpoint_type"] = json!("Interface");
-                body["private_dns_enabled"] = json!(true);
-                body["subnet_ids"] = json!(self.subnet_ids());
-                body["security_group_ids"] = json!([self.endpoints_sg().attr("id")]);
-            }
-            if let Some(policy) = self.endpoint_policies.get(service) {
-                f.data(&policy.data_ref(), policy.data_body());
-                body["policy"] = json!(policy.json());
-            }
-            f.resource(&self.endpoint(service), body);
-        }
-        self.render_security_groups(f);
-        if let Some(public) = &self.public_subnet {
-            self.render_nat(f, public);
-        }
     }
 
     fn render_security_groups(&self, f: &mut FileWriter<'_>) {
@@ -421,5 +366,71 @@ impl Network {
             &Ref::resource("aws_route", "private_internet"),
             json!({"route_table_id": self.private_routes().attr("id"), "destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.attr("id")}),
         );
+    }
+}
+
+impl Block for Network {
+    fn render(&self, f: &mut FileWriter<'_>) {
+        let vpc_id = self.vpc().attr("id");
+        f.resource(
+            &self.vpc(),
+            json!({
+                "cidr_block": self.vpc_cidr,
+                // Interface endpoints answer on the services' public names only with DNS support and hostnames.
+                "enable_dns_support": true,
+                "enable_dns_hostnames": true,
+                "tags": {"Name": self.name_prefix},
+            }),
+        );
+        // Taking over the default security group removes its allow-all rules.
+        f.resource(
+            &Ref::resource("aws_default_security_group", "network"),
+            json!({"vpc_id": vpc_id}),
+        );
+        f.resource(
+            &self.private_routes(),
+            json!({"vpc_id": vpc_id, "tags": {"Name": format!("{}-private", self.name_prefix)}}),
+        );
+        for (i, subnet) in self.private_subnets.iter().enumerate() {
+            let r = self.private_subnet(i);
+            f.resource(
+                &r,
+                json!({
+                    "vpc_id": vpc_id,
+                    "cidr_block": subnet.cidr,
+                    "availability_zone": subnet.availability_zone,
+                    "tags": {"Name": format!("{}-private-{}", self.name_prefix, letter(i))},
+                }),
+            );
+            f.resource(
+                &Ref::resource("aws_route_table_association", r.name().to_owned()),
+                json!({"subnet_id": r.attr("id"), "route_table_id": self.private_routes().attr("id")}),
+            );
+        }
+        for service in GATEWAY_SERVICES.iter().chain(&self.interface_endpoints) {
+            let mut body = json!({
+                "vpc_id": vpc_id,
+                "service_name": format!("com.amazonaws.{}.{service}", self.region),
+                "tags": {"Name": format!("{}-{service}", self.name_prefix)},
+            });
+            if GATEWAY_SERVICES.contains(service) {
+                body["vpc_endpoint_type"] = json!("Gateway");
+                body["route_table_ids"] = json!([self.private_routes().attr("id")]);
+            } else {
+                body["vpc_endpoint_type"] = json!("Interface");
+                body["private_dns_enabled"] = json!(true);
+                body["subnet_ids"] = json!(self.subnet_ids());
+                body["security_group_ids"] = json!([self.endpoints_sg().attr("id")]);
+            }
+            if let Some(policy) = self.endpoint_policies.get(service) {
+                f.data(&policy.data_ref(), policy.data_body());
+                body["policy"] = json!(policy.json());
+            }
+            f.resource(&self.endpoint(service), body);
+        }
+        self.render_security_groups(f);
+        if let Some(public) = &self.public_subnet {
+            self.render_nat(f, public);
+        }
     }
 }

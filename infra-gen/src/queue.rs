@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::iam::{Condition, PolicyDocument, Principal, Statement};
-use crate::tf::{Expr, FileWriter, Ref, keep};
+use crate::tf::{Block, Expr, FileWriter, Ref, keep};
 
 /// A queue; `name` is its field in the pipeline.
 #[derive(Debug, Clone)]
@@ -35,8 +35,10 @@ impl Queue {
     pub fn queue_name(&self) -> Expr {
         self.r().attr("name")
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Queue {
+    fn render(&self, f: &mut FileWriter<'_>) {
         let mut body = json!({
             "name": self.queue_name,
             "kms_master_key_id": self.key_arn,
@@ -108,8 +110,10 @@ impl QueuePolicy {
         ));
         PolicyDocument::new(self.name, statements)
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for QueuePolicy {
+    fn render(&self, f: &mut FileWriter<'_>) {
         let document = self.document();
         f.data(&document.data_ref(), document.data_body());
         f.resource(

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::config::Kind;
 use crate::docs;
 use crate::pipeline::Pipeline;
-use crate::tf::{Expr, Module, ModuleError};
+use crate::tf::{Block, Expr, FileWriter, Module, ModuleError};
 
 /// Terraform releases the generated JSON is written for (native S3 locking needs 1.10+).
 pub const REQUIRED_TERRAFORM: &str = ">= 1.11";
@@ -131,86 +131,50 @@ fn main(p: &Pipeline, module: &mut Module) {
     f.data(&p.account_id, json!({}));
 }
 
+/// `(origin, block)` for fields of a value at `path` in the model: the origin names the field itself, so it
+/// cannot drift.
+macro_rules! fields {
+    ($path:literal, $value:expr; $($field:ident),+ $(,)?) => {
+        vec![$((concat!($path, ".", stringify!($field)).to_owned(), &$value.$field as &dyn Block)),+]
+    };
+}
+
+/// Which component file each block of the pipeline is written to; each block names the field it comes from.
 fn components(p: &Pipeline, module: &mut Module) {
-    {
-        let mut f = module.file("secrets");
-        f.origin("Pipeline.key");
-        p.key.render(&mut f);
-        f.origin("Pipeline.credentials");
-        p.credentials.render(&mut f);
+    let mut monitoring = fields!("Pipeline", p; alarms, incoming_anomaly, dashboard);
+    for alarm in &p.health {
+        monitoring.push((format!("Pipeline.health[{}]", alarm.name), alarm));
     }
-    {
-        let mut f = module.file("storage");
-        f.origin("Pipeline.landing");
-        p.landing.render(&mut f);
-        f.origin("Pipeline.archive");
-        p.archive.render(&mut f);
-        f.origin("Pipeline.landing_events");
-        p.landing_events.render(&mut f);
-        f.origin("Pipeline.archive_events");
-        p.archive_events.render(&mut f);
+    if let Some(composite) = &p.pipeline_health {
+        monitoring.push(("Pipeline.pipeline_health".into(), composite));
     }
-    {
-        let mut f = module.file("queue");
-        f.origin("Pipeline.queue");
-        p.queue.render(&mut f);
-        f.origin("Pipeline.dlq");
-        p.dlq.render(&mut f);
-        f.origin("Pipeline.queue_policy");
-        p.queue_policy.render(&mut f);
-        f.origin("Pipeline.dlq_policy");
-        p.dlq_policy.render(&mut f);
-    }
-    {
-        let mut f = module.file("tables");
-        f.origin("Pipeline.idempotency");
-        p.idempotency.render(&mut f);
-        f.origin("Pipeline.breaker");
-        p.breaker.render(&mut f);
-    }
-    {
-        let mut f = module.file("function");
-        f.origin("Pipeline.aggregator_logs");
-        p.aggregator_logs.render(&mut f);
-        f.origin("Pipeline.aggregator");
-        p.aggregator.render(&mut f);
-        f.origin("Pipeline.aggregator_mapping");
-        p.aggregator_mapping.render(&mut f);
-    }
-    {
-        let mut f = module.file("identity");
-        f.origin("Pipeline.aggregator_role");
-        p.aggregator_role.render(&mut f);
-        f.origin("Pipeline.uploader_role");
-        p.uploader_role.render(&mut f);
-        f.origin("Pipeline.flow_logs_role");
-        p.flow_logs_role.render(&mut f);
-    }
-    {
-        let mut f = module.file("network");
-        f.origin("Pipeline.network");
-        p.network.render(&mut f);
-        f.origin("Pipeline.flow_logs");
-        p.flow_logs.render(&mut f);
-        f.origin("Pipeline.network_flow_log");
-        p.network_flow_log.render(&mut f);
-    }
-    {
-        let mut f = module.file("monitoring");
-        f.origin("Pipeline.alarms");
-        p.alarms.render(&mut f);
-        for alarm in &p.health {
-            f.origin(&format!("Pipeline.health[{}]", alarm.name));
-            alarm.render(&mut f);
-        }
-        f.origin("Pipeline.incoming_anomaly");
-        p.incoming_anomaly.render(&mut f);
-        if let Some(composite) = &p.pipeline_health {
-            f.origin("Pipeline.pipeline_health");
-            composite.render(&mut f);
-        }
-        f.origin("Pipeline.dashboard");
-        p.dashboard.render(&mut f);
+    let files = [
+        ("secrets", fields!("Pipeline", p; key, credentials)),
+        (
+            "storage",
+            fields!("Pipeline", p; landing, archive, landing_events, archive_events),
+        ),
+        (
+            "queue",
+            fields!("Pipeline", p; queue, dlq, queue_policy, dlq_policy),
+        ),
+        ("tables", fields!("Pipeline", p; idempotency, breaker)),
+        (
+            "function",
+            fields!("Pipeline", p; aggregator_logs, aggregator, aggregator_mapping),
+        ),
+        (
+            "identity",
+            fields!("Pipeline", p; aggregator_role, uploader_role, flow_logs_role),
+        ),
+        (
+            "network",
+            fields!("Pipeline", p; network, flow_logs, network_flow_log),
+        ),
+        ("monitoring", monitoring),
+    ];
+    for (file, blocks) in files {
+        write(&mut module.file(file), blocks);
     }
     if let Some(r) = &p.receiver {
         let mut f = module.file("receiver");
@@ -221,14 +185,16 @@ fn components(p: &Pipeline, module: &mut Module) {
                 "description": "Path of the mock receiver's zip built by cargo-lambda (target/lambda/receiver/bootstrap.zip)",
             }),
         );
-        f.origin("Pipeline.receiver.receiver_logs");
-        r.receiver_logs.render(&mut f);
-        f.origin("Pipeline.receiver.receiver_role");
-        r.receiver_role.render(&mut f);
-        f.origin("Pipeline.receiver.receiver");
-        r.receiver.render(&mut f);
-        f.origin("Pipeline.receiver.receiver_url");
-        r.receiver_url.render(&mut f);
+        let blocks =
+            fields!("Pipeline.receiver", r; receiver_logs, receiver_role, receiver, receiver_url);
+        write(&mut f, blocks);
+    }
+}
+
+fn write(f: &mut FileWriter<'_>, blocks: Vec<(String, &dyn Block)>) {
+    for (origin, block) in blocks {
+        f.origin(&origin);
+        block.render(f);
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::iam::{Condition, PolicyDocument, Principal, Statement};
-use crate::tf::{Expr, FileWriter, Ref, keep};
+use crate::tf::{Block, Expr, FileWriter, Ref, keep};
 
 /// The key, its alias, and the key policy that lets the AWS services of the pipeline use it.
 #[derive(Debug, Clone)]
@@ -86,8 +86,10 @@ impl Key {
             ],
         )
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Key {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &self.r(),
             json!({
@@ -123,8 +125,10 @@ impl Secret {
     pub fn arn(&self) -> Expr {
         self.r().attr("arn")
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Secret {
+    fn render(&self, f: &mut FileWriter<'_>) {
         f.resource(
             &self.r(),
             json!({

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::iam::{PolicyDocument, Statement};
-use crate::tf::{Expr, FileWriter, Ref, keep};
+use crate::tf::{Block, Expr, FileWriter, Ref, keep};
 
 /// What happens to objects over time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +58,10 @@ impl Bucket {
             )],
         )
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Bucket {
+    fn render(&self, f: &mut FileWriter<'_>) {
         let n = self.name;
         let bucket = self.id();
         f.resource(
@@ -159,8 +161,8 @@ pub struct Notification {
     pub target: Target,
 }
 
-impl Notification {
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Notification {
+    fn render(&self, f: &mut FileWriter<'_>) {
         let body = match &self.target {
             Target::Queue { queue_arn, after } => json!({
                 "bucket": self.bucket,

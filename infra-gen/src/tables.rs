@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::tf::{Expr, FileWriter, Ref, keep};
+use crate::tf::{Block, Expr, FileWriter, Ref, keep};
 
 /// An on-demand, KMS-encrypted table with point-in-time recovery and partition key `id` (S).
 #[derive(Debug, Clone)]
@@ -26,8 +26,10 @@ impl Table {
     pub fn table_name(&self) -> Expr {
         self.r().attr("name")
     }
+}
 
-    pub fn render(&self, f: &mut FileWriter<'_>) {
+impl Block for Table {
+    fn render(&self, f: &mut FileWriter<'_>) {
         let mut body = json!({
             "name": self.table_name,
             "billing_mode": "PAY_PER_REQUEST",

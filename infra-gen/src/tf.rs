@@ -242,6 +242,12 @@ impl Module {
     }
 }
 
+/// A value of the model that writes its Terraform blocks (a bucket: the bucket, its versioning, encryption,
+/// ... and policy) into a component file.
+pub trait Block {
+    fn render(&self, f: &mut FileWriter<'_>);
+}
+
 /// Adds blocks to one component file.
 pub struct FileWriter<'m> {
     root: &'m mut Map<String, Value>,
