@@ -22,6 +22,58 @@ pub enum EndpointEgress {
     None,
 }
 
+/// Which way a security group rule lets traffic through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// The other side of a security group rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// Another security group of the VPC.
+    Group(Ref),
+    Cidr(String),
+    /// A gateway endpoint's prefix list.
+    PrefixList(Expr),
+}
+
+/// One TCP rule of a security group: `group` lets traffic to or from `peer` on `port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroupRule {
+    /// The Terraform name of the rule.
+    pub name: String,
+    pub direction: Direction,
+    pub group: Ref,
+    pub peer: Peer,
+    pub port: u16,
+    pub description: String,
+}
+
+impl Block for SecurityGroupRule {
+    fn render(&self, f: &mut FileWriter<'_>) {
+        let ty = match self.direction {
+            Direction::Ingress => "aws_vpc_security_group_ingress_rule",
+            Direction::Egress => "aws_vpc_security_group_egress_rule",
+        };
+        let mut body = json!({
+            "ip_protocol": "tcp",
+            "from_port": self.port,
+            "to_port": self.port,
+            "security_group_id": self.group.attr("id"),
+            "description": self.description,
+        });
+        let (key, value) = match &self.peer {
+            Peer::Group(group) => ("referenced_security_group_id", group.attr("id")),
+            Peer::Cidr(cidr) => ("cidr_ipv4", Expr::lit(cidr.clone())),
+            Peer::PrefixList(list) => ("prefix_list_id", list.clone()),
+        };
+        body[key] = json!(value);
+        f.resource(&Ref::resource(ty, self.name.clone()), body);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Network {
     pub name_prefix: String,
@@ -181,150 +233,114 @@ impl Network {
             .collect()
     }
 
-    fn render_security_groups(&self, f: &mut FileWriter<'_>) {
-        let vpc_id = self.vpc().attr("id");
-        let aggregator = self.aggregator_sg();
-        let endpoints = self.endpoints_sg();
-        f.resource(
-            &aggregator,
-            json!({
-                "name": format!("{}-aggregator", self.name_prefix),
-                "description": "The aggregator Lambda: egress to the VPC endpoints and the delivery endpoint only",
-                "vpc_id": vpc_id,
-            }),
-        );
-        f.resource(
-            &endpoints,
-            json!({
-                "name": format!("{}-endpoints", self.name_prefix),
-                "description": "Interface VPC endpoints: HTTPS from the aggregator only",
-                "vpc_id": vpc_id,
-            }),
-        );
-        let tcp = |port: u16| json!({"ip_protocol": "tcp", "from_port": port, "to_port": port});
-        let rule = |base: serde_json::Value, extra: serde_json::Value| {
-            let mut body = base;
-            if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-                b.extend(e.clone());
-            }
-            body
-        };
-        f.resource(
-            &Ref::resource(
-                "aws_vpc_security_group_ingress_rule",
-                "endpoints_from_aggregator",
+    /// The security groups: the functions' (egress only) and the interface endpoints' (ingress only), as
+    /// (reference, name suffix, description).
+    fn security_groups(&self) -> Vec<(Ref, &'static str, &'static str)> {
+        let mut groups = vec![
+            (
+                self.aggregator_sg(),
+                "aggregator",
+                "The aggregator Lambda: egress to the VPC endpoints and the delivery endpoint only",
             ),
-            rule(
-                tcp(443),
-                json!({
-                    "security_group_id": endpoints.attr("id"),
-                    "referenced_security_group_id": aggregator.attr("id"),
-                    "description": "HTTPS from the aggregator",
-                }),
+            (
+                self.endpoints_sg(),
+                "endpoints",
+                "Interface VPC endpoints: HTTPS from the aggregator only",
             ),
-        );
-        f.resource(
-            &Ref::resource(
-                "aws_vpc_security_group_egress_rule",
-                "aggregator_to_endpoints",
-            ),
-            rule(
-                tcp(443),
-                json!({
-                    "security_group_id": aggregator.attr("id"),
-                    "referenced_security_group_id": endpoints.attr("id"),
-                    "description": "HTTPS to the interface VPC endpoints",
-                }),
-            ),
-        );
+        ];
         if self.receiver {
-            let receiver = self.receiver_sg();
-            f.resource(
-                &receiver,
-                json!({
-                    "name": format!("{}-receiver", self.name_prefix),
-                    "description": "The dev mock receiver Lambda: egress to the interface VPC endpoints only",
-                    "vpc_id": vpc_id,
-                }),
-            );
-            f.resource(
-                &Ref::resource(
-                    "aws_vpc_security_group_ingress_rule",
-                    "endpoints_from_receiver",
-                ),
-                rule(
-                    tcp(443),
-                    json!({
-                        "security_group_id": endpoints.attr("id"),
-                        "referenced_security_group_id": receiver.attr("id"),
-                        "description": "HTTPS from the mock receiver",
-                    }),
-                ),
-            );
-            f.resource(
-                &Ref::resource(
-                    "aws_vpc_security_group_egress_rule",
-                    "receiver_to_endpoints",
-                ),
-                rule(
-                    tcp(443),
-                    json!({
-                        "security_group_id": receiver.attr("id"),
-                        "referenced_security_group_id": endpoints.attr("id"),
-                        "description": "HTTPS to the interface VPC endpoints",
-                    }),
-                ),
-            );
+            groups.push((
+                self.receiver_sg(),
+                "receiver",
+                "The dev mock receiver Lambda: egress to the interface VPC endpoints only",
+            ));
+        }
+        groups
+    }
+
+    /// Every rule of the security groups: each function in the VPC reaches the interface endpoints (and they
+    /// accept it), the aggregator reaches the gateway endpoints' prefix lists and the delivery endpoint, and
+    /// nothing else is allowed.
+    pub fn security_group_rules(&self) -> Vec<SecurityGroupRule> {
+        let endpoints = self.endpoints_sg();
+        let aggregator = self.aggregator_sg();
+        let mut functions = vec![("aggregator", aggregator.clone(), "the aggregator")];
+        if self.receiver {
+            functions.push(("receiver", self.receiver_sg(), "the mock receiver"));
+        }
+        let mut rules = Vec::new();
+        for (name, group, who) in functions {
+            rules.push(SecurityGroupRule {
+                name: format!("endpoints_from_{name}"),
+                direction: Direction::Ingress,
+                group: endpoints.clone(),
+                peer: Peer::Group(group.clone()),
+                port: 443,
+                description: format!("HTTPS from {who}"),
+            });
+            rules.push(SecurityGroupRule {
+                name: format!("{name}_to_endpoints"),
+                direction: Direction::Egress,
+                group,
+                peer: Peer::Group(endpoints.clone()),
+                port: 443,
+                description: "HTTPS to the interface VPC endpoints".into(),
+            });
         }
         for service in GATEWAY_SERVICES {
-            f.resource(
-                &Ref::resource(
-                    "aws_vpc_security_group_egress_rule",
-                    format!("aggregator_to_{service}"),
-                ),
-                rule(
-                    tcp(443),
-                    json!({
-                        "security_group_id": aggregator.attr("id"),
-                        "prefix_list_id": self.endpoint(service).attr("prefix_list_id"),
-                        "description": format!("HTTPS to {service} through its gateway endpoint"),
-                    }),
-                ),
-            );
+            rules.push(SecurityGroupRule {
+                name: format!("aggregator_to_{service}"),
+                direction: Direction::Egress,
+                group: aggregator.clone(),
+                peer: Peer::PrefixList(self.endpoint(service).attr("prefix_list_id")),
+                port: 443,
+                description: format!("HTTPS to {service} through its gateway endpoint"),
+            });
         }
+        let to_endpoint =
+            |name: String, cidr: &str, port: u16, description: &str| SecurityGroupRule {
+                name,
+                direction: Direction::Egress,
+                group: aggregator.clone(),
+                peer: Peer::Cidr(cidr.to_owned()),
+                port,
+                description: description.to_owned(),
+            };
         match &self.egress {
             EndpointEgress::Cidrs { cidrs, port } => {
-                for (i, cidr) in cidrs.iter().enumerate() {
-                    f.resource(
-                        &Ref::resource(
-                            "aws_vpc_security_group_egress_rule",
-                            format!("aggregator_to_endpoint_{}", letter(i)),
-                        ),
-                        rule(
-                            tcp(*port),
-                            json!({
-                                "security_group_id": aggregator.attr("id"),
-                                "cidr_ipv4": cidr,
-                                "description": "The on-premise delivery endpoint",
-                            }),
-                        ),
-                    );
-                }
+                rules.extend(cidrs.iter().enumerate().map(|(i, cidr)| {
+                    to_endpoint(
+                        format!("aggregator_to_endpoint_{}", letter(i)),
+                        cidr,
+                        *port,
+                        "The on-premise delivery endpoint",
+                    )
+                }));
             }
-            EndpointEgress::Internet => {
-                f.resource(
-                    &Ref::resource("aws_vpc_security_group_egress_rule", "aggregator_to_endpoint"),
-                    rule(
-                        tcp(443),
-                        json!({
-                            "security_group_id": aggregator.attr("id"),
-                            "cidr_ipv4": "0.0.0.0/0",
-                            "description": "HTTPS to the mock receiver's function URL, which has no fixed address",
-                        }),
-                    ),
-                );
-            }
+            EndpointEgress::Internet => rules.push(to_endpoint(
+                "aggregator_to_endpoint".into(),
+                "0.0.0.0/0",
+                443,
+                "HTTPS to the mock receiver's function URL, which has no fixed address",
+            )),
             EndpointEgress::None => {}
+        }
+        rules
+    }
+
+    fn render_security_groups(&self, f: &mut FileWriter<'_>) {
+        for (group, suffix, description) in self.security_groups() {
+            f.resource(
+                &group,
+                json!({
+                    "name": format!("{}-{suffix}", self.name_prefix),
+                    "description": description,
+                    "vpc_id": self.vpc().attr("id"),
+                }),
+            );
+        }
+        for rule in self.security_group_rules() {
+            rule.render(f);
         }
     }
 

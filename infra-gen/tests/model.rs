@@ -919,3 +919,56 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
         );
     }
 }
+
+#[test]
+fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint_on_its_port() {
+    use infra_gen::network::{Direction, Peer};
+    let mut env = production();
+    env.sink = Sink::Nifi(Endpoint::OnPremise {
+        url: "https://nifi.example.internal:8443/contentListener".into(),
+        cidrs: vec!["10.100.0.0/24".into(), "10.101.0.0/24".into()],
+        port: 8443,
+        max_request_bytes: None,
+    });
+    let p = pipeline(env);
+    let rules = p.network.security_group_rules();
+    let aggregator = p.network.aggregator_sg();
+    // The interface endpoints' group accepts HTTPS from the aggregator, and nothing else comes in anywhere.
+    let ingress: Vec<_> = rules
+        .iter()
+        .filter(|r| r.direction == Direction::Ingress)
+        .collect();
+    assert_eq!(ingress.len(), 1, "{ingress:#?}");
+    assert_eq!(
+        (&ingress[0].peer, ingress[0].port),
+        (&Peer::Group(aggregator.clone()), 443)
+    );
+    let endpoints = ingress[0].group.clone();
+    // The aggregator's egress: exactly the endpoints, the gateway endpoints' prefix lists, and each
+    // on-premise range on the endpoint's port.
+    let mut egress: Vec<String> = rules
+        .iter()
+        .filter(|r| r.direction == Direction::Egress)
+        .map(|r| {
+            assert_eq!(r.group, aggregator, "only the aggregator has egress: {r:?}");
+            let peer = match &r.peer {
+                Peer::Group(g) if *g == endpoints => "interface endpoints".to_string(),
+                Peer::PrefixList(list) => list.render(),
+                Peer::Cidr(cidr) => cidr.clone(),
+                other => panic!("unexpected peer {other:?}"),
+            };
+            format!("{peer}:{}", r.port)
+        })
+        .collect();
+    egress.sort();
+    assert_eq!(
+        egress,
+        [
+            "${aws_vpc_endpoint.dynamodb.prefix_list_id}:443",
+            "${aws_vpc_endpoint.s3.prefix_list_id}:443",
+            "10.100.0.0/24:8443",
+            "10.101.0.0/24:8443",
+            "interface endpoints:443",
+        ]
+    );
+}
