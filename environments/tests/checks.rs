@@ -1,6 +1,5 @@
 //! The static checks of every generated environment: checkov with the committed config, and `terraform
-//! validate` with the real provider. (The offline AWS provider 6.x schema check, `tfjson-check`, lives outside
-//! the repository, so it is run by hand and by CI where present, not by the tests: a fresh clone lacks it.)
+//! validate` with the real provider (from the offline mirror when one is configured, else the registry).
 
 mod common;
 
@@ -34,9 +33,9 @@ fn checkov_reports_no_failed_checks() {
 
 #[test]
 fn terraform_validate_passes() {
-    let plugins = common::plugin_dir();
+    let providers = infra_gen::terraform::Providers::find();
     for env in common::names() {
-        infra_gen::terraform::validate(&common::generated(&env), Some(&plugins))
-            .unwrap_or_else(|e| panic!("generated/{env}: {e}"));
+        infra_gen::terraform::validate(&common::generated(&env), providers.clone())
+            .unwrap_or_else(|e| panic!("generated/{env} with {}: {e}", providers.describe()));
     }
 }

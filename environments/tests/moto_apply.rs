@@ -4,9 +4,10 @@ mod common;
 
 use std::io::Write;
 
+use infra_gen::terraform::{Providers, Terraform};
+
 #[test]
 fn local_applies_and_destroys_against_moto() {
-    let plugins = common::plugin_dir();
     let moto = emulator::Moto::start().unwrap_or_else(|e| panic!("{e}"));
     let dir = infra_gen::terraform::copy(&common::generated("local")).expect("temp copy");
 
@@ -14,26 +15,28 @@ fn local_applies_and_destroys_against_moto() {
     let package = dir.path().join("placeholder.zip");
     write_placeholder_zip(&package);
 
-    infra_gen::terraform::init(dir.path(), Some(&plugins)).unwrap_or_else(|e| panic!("{e}"));
+    let terraform = Terraform::new(dir.path(), Providers::find())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "eu-west-2");
+    terraform
+        .init(&["-backend=false", "-input=false"])
+        .unwrap_or_else(|e| panic!("{e}"));
     let vars = [
         "-var".to_owned(),
         format!("aws_endpoint={}", moto.endpoint()),
         "-var".to_owned(),
         format!("lambda_package={}", package.display()),
     ];
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "eu-west-2"),
-    ];
     let command = |verb: &str| {
-        let mut args = vec![verb, "-auto-approve", "-input=false", "-no-color"];
+        let mut args = vec![verb, "-auto-approve", "-input=false"];
         args.extend(vars.iter().map(String::as_str));
-        infra_gen::terraform::run(dir.path(), &args, &env)
+        terraform.run(&args)
     };
     let applied = command("apply").unwrap_or_else(|e| panic!("{e}"));
     assert!(applied.contains("Apply complete!"), "{applied}");
-    let outputs = infra_gen::terraform::run(dir.path(), &["output", "-json"], &env)
+    let outputs = terraform
+        .run(&["output", "-json"])
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         outputs.contains("file-aggregator-local-landing"),

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::ProvideCredentials;
 
-use crate::terraform::{Options, Providers};
+use crate::terraform::Providers;
 
 /// The oldest Terraform the generated configuration accepts (`required_version`).
 pub const MIN_TERRAFORM: (u64, u64) = (1, 11);
@@ -212,11 +212,7 @@ fn terraform() -> Check {
 }
 
 fn providers() -> Check {
-    let providers = Providers::detect(&Options {
-        work_dir: None,
-        plugin_dir: None,
-        registry: false,
-    });
+    let providers = Providers::find();
     Check {
         need: Need::Providers,
         name: "hashicorp/aws provider source",

@@ -11,7 +11,7 @@ pub struct Args {
     #[arg(long)]
     check: bool,
     /// Also run `terraform init -backend=false` and `terraform validate` on a copy of each environment
-    /// (providers from TF_PLUGIN_DIR or /opt/tf-plugins when present, else from the registry).
+    /// (providers from TF_PLUGIN_DIR or another mirror when one is present, else from the registry).
     #[arg(long)]
     validate: bool,
     /// Only this environment (default: all).
@@ -51,8 +51,8 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         if args.validate {
-            let plugins = infra_gen::terraform::plugin_dir();
-            infra_gen::terraform::validate(&dir, plugins.as_deref())
+            let providers = infra_gen::terraform::Providers::find();
+            infra_gen::terraform::validate(&dir, providers)
                 .with_context(|| format!("terraform validate of generated/{name}"))?;
             println!("terraform validate: generated/{name} is valid");
         }

@@ -1,24 +1,24 @@
 //! Runs Terraform for deploy, plan and destroy — one module, so the three use the same working directory,
-//! provider source, variables and error messages.
+//! variables and error messages. Where the provider comes from, how Terraform runs unattended and what a
+//! failed `terraform init` means are `infra_gen::terraform`'s, which the tests use too; this module adds the
+//! command-line options, the working directory, the variables, and commands as data (for `--dry-run`).
 //!
 //! Terraform runs in a working directory of its own (`target/xtask/<env>/` by default), into which the
 //! rendered `generated/<env>/*.tf.json` are copied: `.terraform/`, the lock file, saved plans and the local
 //! environment's state never land in `generated/`, which is committed and checked for drift.
 //!
-//! Providers come from, in this order: `--plugin-dir`, `TF_PLUGIN_DIR`, Terraform's implied local mirror
-//! directories (which Terraform searches by itself), the mirror this machine image carries
-//! (`/opt/tf-plugins`), and otherwise the registry. `--registry` forces the registry.
+//! Providers come from `--plugin-dir` or, with `--registry`, the registry; otherwise from where
+//! [`Providers::find`] finds them.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+pub use infra_gen::terraform::Providers;
 
 use crate::exec::{Cmd, Show};
 use crate::summary::Summary;
 use crate::target::Target;
 
-/// Where the machine image used by this project's CI keeps its provider mirror.
-pub const MACHINE_MIRROR: &str = "/opt/tf-plugins";
 /// The plan files, in the working directory.
 pub const PLAN_FILE: &str = "tfplan";
 pub const DESTROY_PLAN_FILE: &str = "destroy.tfplan";
@@ -39,105 +39,27 @@ pub struct Options {
     pub registry: bool,
 }
 
-/// Where `terraform init` gets the AWS provider from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Providers {
-    /// `-plugin-dir`, and why that directory.
-    Mirror { dir: PathBuf, origin: &'static str },
-    /// A directory Terraform searches by itself.
-    Implied(PathBuf),
-    /// registry.terraform.io; `forced` when a mirror is ignored on purpose.
-    Registry { forced: bool },
-}
-
-impl Providers {
-    pub fn detect(options: &Options) -> Providers {
-        if options.registry {
+impl Options {
+    /// Where `terraform init` gets the AWS provider from: the flags, else the mirrors or the registry.
+    pub fn providers(&self) -> Providers {
+        if self.registry {
             return Providers::Registry { forced: true };
         }
-        if let Some(dir) = &options.plugin_dir {
-            return Providers::Mirror {
+        match &self.plugin_dir {
+            Some(dir) => Providers::Mirror {
                 dir: dir.clone(),
                 origin: "--plugin-dir",
-            };
-        }
-        if let Some(dir) = std::env::var_os("TF_PLUGIN_DIR").filter(|d| !d.is_empty()) {
-            return Providers::Mirror {
-                dir: PathBuf::from(dir),
-                origin: "TF_PLUGIN_DIR",
-            };
-        }
-        if let Some(dir) = implied_mirrors().into_iter().find(|d| holds_aws(d)) {
-            return Providers::Implied(dir);
-        }
-        let machine = PathBuf::from(MACHINE_MIRROR);
-        if holds_aws(&machine) {
-            return Providers::Mirror {
-                dir: machine,
-                origin: "the mirror this machine image carries",
-            };
-        }
-        Providers::Registry { forced: false }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Providers::Mirror { dir, origin } => {
-                format!("filesystem mirror {} ({origin})", dir.display())
-            }
-            Providers::Implied(dir) => format!(
-                "filesystem mirror {} (one of Terraform's implied mirror directories)",
-                dir.display()
-            ),
-            Providers::Registry { forced: true } => {
-                "registry.terraform.io (--registry: mirrors ignored)".into()
-            }
-            Providers::Registry { forced: false } => {
-                "registry.terraform.io (no mirror found)".into()
-            }
+            },
+            None => Providers::find(),
         }
     }
-}
-
-/// A mirror that holds the AWS provider, in the layout Terraform expects.
-fn holds_aws(dir: &Path) -> bool {
-    dir.join("registry.terraform.io/hashicorp/aws").is_dir()
-}
-
-/// Terraform's implied local mirror directories on Unix (see "Implied Local Mirror Directories" in the CLI
-/// configuration docs): `~/.terraform.d/plugins`, then `terraform/plugins` under the XDG data directories.
-fn implied_mirrors() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    if let Some(home) = &home {
-        dirs.push(home.join(".terraform.d/plugins"));
-    }
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home.map(|h| h.join(".local/share")));
-    dirs.extend(data_home.map(|d| d.join("terraform/plugins")));
-    let data_dirs = std::env::var("XDG_DATA_DIRS")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
-    dirs.extend(
-        data_dirs
-            .split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| Path::new(d).join("terraform/plugins")),
-    );
-    dirs
 }
 
 /// Terraform for one environment: its working directory, provider source, variables and environment.
 pub struct Terraform {
-    pub workdir: PathBuf,
-    pub providers: Providers,
+    runner: infra_gen::terraform::Terraform,
     generated: PathBuf,
     vars: Vec<(String, String)>,
-    env: Vec<(String, String)>,
-    color: bool,
     backend: String,
     /// The local environment's emulator: its state means nothing to another emulator.
     local_endpoint: Option<String>,
@@ -185,10 +107,8 @@ impl Terraform {
                 package_path(root, "receiver").display().to_string(),
             ));
         }
-        let mut env = vec![
-            ("TF_IN_AUTOMATION".to_string(), "1".to_string()),
-            ("TF_INPUT".into(), "0".into()),
-        ];
+        let mut runner = infra_gen::terraform::Terraform::new(&workdir, options.providers())
+            .color(crate::ui::color());
         if target.is_local() {
             // The local provider block points every service at var.aws_endpoint: moto, wherever it runs.
             if let Some(endpoint) = &local_endpoint {
@@ -197,41 +117,29 @@ impl Terraform {
             // moto accepts any key; the provider still wants one to sign with.
             for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
                 if std::env::var_os(key).is_none() {
-                    env.push((key.into(), "testing".into()));
+                    runner = runner.env(key, "testing");
                 }
             }
-        }
-        let providers = Providers::detect(options);
-        if providers == (Providers::Registry { forced: true }) {
-            // An explicit CLI configuration is the only way to make Terraform skip its implied mirrors.
-            env.push((
-                "TF_CLI_CONFIG_FILE".into(),
-                workdir.join(".terraformrc-registry").display().to_string(),
-            ));
         }
         let generated = target.generated_dir(root);
         Ok(Terraform {
             backend: describe_backend(&generated, &workdir),
-            workdir,
-            providers,
+            runner,
             generated,
             vars,
-            env,
-            color: crate::ui::color(),
             local_endpoint,
         })
     }
 
-    /// `terraform <args>`; `-no-color` goes right after the subcommand, since Terraform stops reading
-    /// options at the first positional argument (a plan file).
-    fn cmd(&self, purpose: String, args: &[&str]) -> Cmd {
-        let mut cmd =
-            Cmd::new(purpose, "terraform", &self.workdir).args(args.iter().take(1).copied());
-        if !self.color {
-            cmd = cmd.arg("-no-color");
-        }
-        cmd = cmd.args(args.iter().skip(1).copied());
-        for (k, v) in &self.env {
+    /// Terraform's working directory.
+    fn workdir(&self) -> &Path {
+        &self.runner.dir
+    }
+
+    /// `terraform <words>` as a command.
+    fn cmd(&self, purpose: String, words: Vec<String>) -> Cmd {
+        let mut cmd = Cmd::new(purpose, "terraform", self.workdir()).args(words);
+        for (k, v) in self.runner.environment() {
             cmd = cmd.env(k, v);
         }
         cmd
@@ -249,15 +157,16 @@ impl Terraform {
         format!(
             "copy the files of {} into Terraform's working directory {} (replacing the previous *.tf.json)",
             self.generated.display(),
-            self.workdir.display()
+            self.workdir().display()
         )
     }
 
     /// Makes the working directory hold exactly the rendered Terraform files (plus Terraform's own).
     pub fn prepare(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.workdir)
-            .with_context(|| format!("creating {}", self.workdir.display()))?;
-        for entry in std::fs::read_dir(&self.workdir)? {
+        let workdir = self.workdir();
+        std::fs::create_dir_all(workdir)
+            .with_context(|| format!("creating {}", workdir.display()))?;
+        for entry in std::fs::read_dir(workdir)? {
             let path = entry?.path();
             if path.to_string_lossy().ends_with(".tf.json") {
                 std::fs::remove_file(&path)
@@ -274,7 +183,7 @@ impl Terraform {
             if !entry.file_type()?.is_file() || name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            std::fs::copy(entry.path(), self.workdir.join(&name))
+            std::fs::copy(entry.path(), workdir.join(&name))
                 .with_context(|| format!("copying {}", entry.path().display()))?;
             if name.to_string_lossy().ends_with(".tf.json") {
                 copied += 1;
@@ -287,12 +196,7 @@ impl Terraform {
                 self.generated.display()
             );
         }
-        if self.providers == (Providers::Registry { forced: true }) {
-            std::fs::write(
-                self.workdir.join(".terraformrc-registry"),
-                "# written by cargo xtask (--registry): install providers from the registry only\nprovider_installation {\n  direct {}\n}\n",
-            )?;
-        }
+        self.runner.prepare()?;
         Ok(())
     }
 
@@ -304,16 +208,17 @@ impl Terraform {
         let Some(endpoint) = &self.local_endpoint else {
             return Ok(());
         };
-        let marker = self.workdir.join(LOCAL_ENDPOINT_FILE);
-        let state = self.workdir.join("terraform.tfstate");
+        let workdir = self.workdir();
+        let marker = workdir.join(LOCAL_ENDPOINT_FILE);
+        let state = workdir.join("terraform.tfstate");
         let recorded = std::fs::read_to_string(&marker).ok();
         if state.exists() && recorded.as_deref().map(str::trim) != Some(endpoint.as_str()) {
-            let aside = self.workdir.join("terraform.tfstate.other-emulator");
+            let aside = workdir.join("terraform.tfstate.other-emulator");
             std::fs::rename(&state, &aside)
                 .with_context(|| format!("setting aside {}", state.display()))?;
             eprintln!(
                 "note: the local state in {} was written against {} and this run uses {endpoint}: set it aside as {} and starting from empty state",
-                self.workdir.display(),
+                workdir.display(),
                 recorded
                     .as_deref()
                     .map(str::trim)
@@ -327,18 +232,14 @@ impl Terraform {
     }
 
     pub fn init(&self) -> Cmd {
-        let mut cmd = self.cmd(
+        self.cmd(
             format!(
                 "terraform init (state: {}; providers: {})",
                 self.backend,
-                self.providers.describe()
+                self.runner.providers.describe()
             ),
-            &["init", "-input=false"],
-        );
-        if let Providers::Mirror { dir, .. } = &self.providers {
-            cmd = cmd.arg(format!("-plugin-dir={}", dir.display()));
-        }
-        cmd
+            self.runner.init_args(&["-input=false"]),
+        )
     }
 
     /// `terraform plan -out`, with `-detailed-exitcode` so "no changes" and "changes" can be told apart.
@@ -353,7 +254,8 @@ impl Terraform {
         if destroy {
             args.push("-destroy");
         }
-        self.with_vars(self.cmd(purpose.into(), &args)).also_ok(2)
+        self.with_vars(self.cmd(purpose.into(), self.runner.args(&args)))
+            .also_ok(2)
     }
 
     pub fn show(&self, destroy: bool) -> Cmd {
@@ -364,7 +266,7 @@ impl Terraform {
         };
         self.cmd(
             "terraform show -json (the plan summary)".into(),
-            &["show", "-json", file],
+            self.runner.args(&["show", "-json", file]),
         )
     }
 
@@ -380,11 +282,17 @@ impl Terraform {
         } else {
             "terraform apply of the saved plan"
         };
-        self.cmd(purpose.into(), &["apply", "-input=false", file])
+        self.cmd(
+            purpose.into(),
+            self.runner.args(&["apply", "-input=false", file]),
+        )
     }
 
     pub fn output(&self) -> Cmd {
-        self.cmd("terraform output -json".into(), &["output", "-json"])
+        self.cmd(
+            "terraform output -json".into(),
+            self.runner.args(&["output", "-json"]),
+        )
     }
 
     /// Runs `terraform init`, explaining a provider that could not be installed.
@@ -394,29 +302,10 @@ impl Terraform {
         if finished.success() {
             return Ok(());
         }
-        let said = format!("{}{}", finished.stdout, finished.stderr);
-        let unreachable = said.contains("could not connect to registry.terraform.io")
-            || said.contains("Failed to query available provider packages")
-            || said.contains("Failed to install provider");
-        if unreachable {
-            bail!(
-                "terraform init could not install the hashicorp/aws provider from {}.\n\
-                 Neither the registry nor a usable mirror is reachable. To fix it, either\n  \
-                 - allow this machine to reach https://registry.terraform.io, or\n  \
-                 - point TF_PLUGIN_DIR (or --plugin-dir) at a mirror holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/ \
-                 (make one elsewhere with `terraform providers mirror DIR`; find one here with \
-                 `find / -path '*registry.terraform.io/hashicorp/aws*' -name 'terraform-provider-aws*'`).\n\
-                 Terraform said:\n{}",
-                self.providers.describe(),
-                finished.tail(12)
-            );
-        }
-        bail!(
-            "`{}` failed in {}:\n{}",
-            cmd.command_line(),
-            self.workdir.display(),
-            finished.tail(30)
-        )
+        Err(self
+            .runner
+            .init_failed(cmd.command_line(), finished.tail(30))
+            .into())
     }
 
     /// Runs the saved plan and its summary; `Ok(None)`-free: the summary says whether anything changes.
@@ -427,7 +316,7 @@ impl Terraform {
             Some(0) | Some(2) => {}
             _ => bail!(
                 "`terraform plan` failed in {}:\n{}",
-                self.workdir.display(),
+                self.workdir().display(),
                 finished.tail(30)
             ),
         }
@@ -508,10 +397,7 @@ mod tests {
             plugin_dir: None,
             registry: true,
         };
-        assert_eq!(
-            Providers::detect(&options),
-            Providers::Registry { forced: true }
-        );
+        assert_eq!(options.providers(), Providers::Registry { forced: true });
     }
 
     #[test]
@@ -522,7 +408,7 @@ mod tests {
             registry: false,
         };
         assert_eq!(
-            Providers::detect(&options),
+            options.providers(),
             Providers::Mirror {
                 dir: "/somewhere".into(),
                 origin: "--plugin-dir"
@@ -536,12 +422,12 @@ mod tests {
         let work = tempfile::tempdir().expect("tempdir");
         std::fs::write(generated.path().join("main.tf.json"), "{}").expect("write");
         let tf = |endpoint: &str| Terraform {
-            workdir: work.path().to_path_buf(),
-            providers: Providers::Registry { forced: false },
+            runner: infra_gen::terraform::Terraform::new(
+                work.path(),
+                Providers::Registry { forced: false },
+            ),
             generated: generated.path().to_path_buf(),
             vars: Vec::new(),
-            env: Vec::new(),
-            color: false,
             backend: String::new(),
             local_endpoint: Some(endpoint.to_string()),
         };

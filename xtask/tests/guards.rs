@@ -230,7 +230,8 @@ fn a_missing_provider_says_so_and_what_to_do() {
     let work = tempfile::tempdir().expect("tempdir");
     let empty_mirror = tempfile::tempdir().expect("tempdir");
     let workdir = work.path().to_str().expect("utf-8 path");
-    // The registry is unreachable from this machine: forcing it must fail clearly, not pretend.
+    // The registry made unreachable on any machine (a proxy on a closed loopback port): forcing it must fail
+    // clearly, not pretend.
     let registry = xtask(&[
         "plan",
         "local",
@@ -240,6 +241,9 @@ fn a_missing_provider_says_so_and_what_to_do() {
         workdir,
     ])
     .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    .env("HTTPS_PROXY", "http://127.0.0.1:9")
+    .env_remove("NO_PROXY")
+    .env_remove("no_proxy")
     .run();
     // A mirror without the provider is no better.
     let mirror = xtask(&[

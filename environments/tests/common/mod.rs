@@ -1,5 +1,7 @@
-//! Helpers shared by the integration tests: paths from the workspace root, the tools they run, and the
-//! offline provider mirror. A missing tool fails the test with what to run; nothing is skipped.
+//! Helpers shared by the integration tests: paths from the workspace root and the tools they run. A missing
+//! tool fails the test with what to run; nothing is skipped. Terraform runs through
+//! `infra_gen::terraform`, with the offline provider mirror when one is configured and the registry
+//! otherwise.
 
 #![allow(dead_code)]
 
@@ -20,12 +22,6 @@ pub fn generated(env: &str) -> PathBuf {
 /// Every environment's name.
 pub fn names() -> Vec<String> {
     environments::names()
-}
-
-/// The offline mirror of the AWS provider, or a failure saying how to provide one.
-pub fn plugin_dir() -> PathBuf {
-    infra_gen::terraform::plugin_dir()
-        .unwrap_or_else(|| panic!("{}", infra_gen::terraform::TerraformError::NoMirror))
 }
 
 /// A tool of the project's Python environment, or a failure saying to run `cargo xtask setup`.

@@ -50,6 +50,8 @@ impl Run {
 }
 
 /// An `xtask` invocation with a controlled AWS environment (nothing inherited from the developer's shell).
+/// The machine's Terraform provider mirror (`TF_PLUGIN_DIR`) is inherited: a test that deploys uses it when
+/// it is configured, and the registry otherwise, as people and CI do.
 pub struct Xtask {
     command: Command,
     stdin: Option<String>,
@@ -65,7 +67,6 @@ pub fn xtask(args: &[&str]) -> Xtask {
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
         "AWS_REGION",
-        "TF_PLUGIN_DIR",
     ] {
         command.env_remove(key);
     }
@@ -80,6 +81,11 @@ pub fn xtask(args: &[&str]) -> Xtask {
 impl Xtask {
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Xtask {
         self.command.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Xtask {
+        self.command.env_remove(key);
         self
     }
 
