@@ -27,15 +27,22 @@ pub mod tables;
 pub mod terraform;
 pub mod tf;
 
+use std::collections::BTreeMap;
+
 pub use config::{Environment, Kind, Validated, Violations};
 pub use pipeline::Pipeline;
 
 /// Validates, composes and renders one environment, and checks what was rendered against AWS's rules:
 /// file name → content, or every violation.
-pub fn generate(env: Environment) -> Result<std::collections::BTreeMap<String, String>, Error> {
-    let validated = env.validate()?;
-    let files = render::render(&Pipeline::new(&validated))?;
-    conformance::check(&validated.env().name, &files)?;
+pub fn generate(env: Environment) -> Result<BTreeMap<String, String>, Error> {
+    render_checked(&Pipeline::new(&env.validate()?))
+}
+
+/// Renders a pipeline already composed from a validated environment, and checks what was rendered against
+/// AWS's rules: file name → content, or every violation.
+pub fn render_checked(pipeline: &Pipeline) -> Result<BTreeMap<String, String>, Error> {
+    let files = render::render(pipeline)?;
+    conformance::check(&pipeline.validated.env().name, &files)?;
     Ok(files)
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::config::Kind;
+use crate::config::{Environment, Kind};
 use crate::docs;
 use crate::pipeline::Pipeline;
 use crate::tf::{Block, Expr, FileWriter, Module, ModuleError};
@@ -47,6 +47,30 @@ pub const MOTO_SERVICES: [&str; 12] = [
     "sts",
 ];
 
+/// Where an environment with a state bucket keeps its Terraform state: an S3 backend, encrypted and locked
+/// natively (`use_lockfile`: no DynamoDB lock table).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StateBackend {
+    pub bucket: String,
+    pub key: String,
+    pub region: String,
+    pub encrypt: bool,
+    pub use_lockfile: bool,
+}
+
+impl StateBackend {
+    pub fn of(env: &Environment) -> Option<StateBackend> {
+        let bucket = env.state_bucket.clone()?;
+        Some(StateBackend {
+            bucket,
+            key: format!("file-aggregator/{}/terraform.tfstate", env.name),
+            region: env.region.clone(),
+            encrypt: true,
+            use_lockfile: true,
+        })
+    }
+}
+
 /// Why rendering failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -78,14 +102,8 @@ fn main(p: &Pipeline, module: &mut Module) {
         "required_version": REQUIRED_TERRAFORM,
         "required_providers": {"aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER}},
     });
-    if let Some(bucket) = &env.state_bucket {
-        terraform["backend"] = json!({"s3": {
-            "bucket": bucket,
-            "key": format!("file-aggregator/{}/terraform.tfstate", env.name),
-            "region": env.region,
-            "encrypt": true,
-            "use_lockfile": true,
-        }});
+    if let Some(backend) = StateBackend::of(env) {
+        terraform["backend"] = json!({"s3": backend});
     }
     let mut provider = json!({
         "region": env.region,

@@ -177,11 +177,12 @@ pub fn build_and_plan(
     Ok(summary)
 }
 
-/// Renders the environment into generated/<env>/, as `cargo xtask generate` does.
+/// Renders the pipeline `target` validated and composed into generated/<env>/, as `cargo xtask generate`
+/// does.
 fn generate(root: &Path, target: &Target) -> Result<()> {
     let name = target.name();
-    let files =
-        infra_gen::generate(target.env().clone()).with_context(|| format!("generating {name}"))?;
+    let files = infra_gen::render_checked(&target.pipeline)
+        .with_context(|| format!("generating {name}"))?;
     let dir = target.generated_dir(root);
     let changes = infra_gen::output::write(&dir, &files)
         .with_context(|| format!("writing {}", dir.display()))?;

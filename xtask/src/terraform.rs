@@ -97,13 +97,15 @@ impl Terraform {
         } else {
             None
         };
+        // The model's package variables, each given the zip cargo-lambda builds for its binary.
+        let pipeline = &target.pipeline;
         let mut vars = vec![(
-            "lambda_package".to_string(),
+            pipeline.lambda_package.name().to_owned(),
             package_path(root, "aggregator").display().to_string(),
         )];
-        if target.pipeline.receiver.is_some() {
+        if let Some(r) = &pipeline.receiver {
             vars.push((
-                "receiver_package".into(),
+                r.receiver.package.name().to_owned(),
                 package_path(root, "receiver").display().to_string(),
             ));
         }
@@ -123,7 +125,7 @@ impl Terraform {
         }
         let generated = target.generated_dir(root);
         Ok(Terraform {
-            backend: describe_backend(&generated, &workdir),
+            backend: describe_backend(target, &workdir),
             runner,
             generated,
             vars,
@@ -366,18 +368,12 @@ pub fn output_string(
         .map(str::to_string)
 }
 
-/// The state location in words, from the S3 backend block the environment rendered (if any).
-fn describe_backend(generated: &Path, workdir: &Path) -> String {
-    let backend = std::fs::read_to_string(generated.join("terraform.tf.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|json| json.pointer("/terraform/backend/s3").cloned());
-    match backend {
+/// The state location in words: the environment's S3 backend, or the local state file.
+fn describe_backend(target: &Target, workdir: &Path) -> String {
+    match infra_gen::render::StateBackend::of(target.env()) {
         Some(s3) => format!(
             "S3 backend s3://{}/{} in {}, locked with use_lockfile",
-            s3.get("bucket").and_then(|v| v.as_str()).unwrap_or("?"),
-            s3.get("key").and_then(|v| v.as_str()).unwrap_or("?"),
-            s3.get("region").and_then(|v| v.as_str()).unwrap_or("?"),
+            s3.bucket, s3.key, s3.region
         ),
         None => format!(
             "local state file {}",
