@@ -127,7 +127,7 @@ impl ServiceTimes {
             cold_start: 0.21,
             // One S3 ObjectCreated notification as an SQS record in the event, with the attributes, receipt
             // handle and ARN Lambda adds; `app::poller`'s tests check this against a real serialization.
-            record_bytes: 2_300,
+            record_bytes: 1_800,
         }
     }
 
