@@ -2,13 +2,14 @@
 //! [validated](Environment::validate) into a [`Validated`] one, composed into a [`Pipeline`] of typed building
 //! blocks whose references are typed values, and [rendered](render::render) to Terraform JSON split by component
 //! plus the documents of `templates/`. [`output`] writes and drift-checks `generated/<env>/`; [`terraform`]
-//! runs the real Terraform over it.
+//! runs the real Terraform over it. [`latency`] checks the latency objective with the latency model.
 
 pub mod config;
 pub mod docs;
 pub mod function;
 pub mod iam;
 pub mod identity;
+pub mod latency;
 pub mod monitoring;
 pub mod network;
 pub mod output;

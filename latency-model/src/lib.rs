@@ -17,5 +17,5 @@ pub mod traffic;
 
 pub use outcome::Outcome;
 pub use service::{Objective, Pipeline};
-pub use sim::simulate;
+pub use sim::{simulate, simulate_against};
 pub use traffic::{Scenario, Traffic};

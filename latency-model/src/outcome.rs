@@ -154,16 +154,27 @@ impl Outcome {
             && self.verdicts(objective).iter().all(|v| v.met)
     }
 
-    /// How far from the objective: the worst predicted/limit over the targets (infinite for a file that never
-    /// arrives); below 1 meets it.
+    /// How far from the objective: the worst predicted/limit over the targets; below 1 meets it. A target
+    /// that files never reach scores above any that they do, the more so the more files never arrive, so that
+    /// a change which delivers more of them counts as closer.
     pub fn shortfall(&self, objective: &Objective) -> f64 {
-        if self.dead_lettered > 0 {
-            return f64::INFINITY;
+        let never = |files: &Judgement| {
+            1e3 + 1e6 * (1.0 - files.sorted.len() as f64 / files.total.max(1) as f64)
+        };
+        let mut worst = if self.dead_lettered > 0 {
+            never(&self.all_files)
+        } else {
+            0.0
+        };
+        for v in self.verdicts(objective) {
+            let files = if v.set == "burst" {
+                &self.burst_files
+            } else {
+                &self.steady_files
+            };
+            worst = worst.max(v.predicted.map_or_else(|| never(files), |p| p / v.limit));
         }
-        self.verdicts(objective)
-            .iter()
-            .map(|v| v.predicted.map_or(f64::INFINITY, |p| p / v.limit))
-            .fold(0.0, f64::max)
+        worst
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use crate::esm::{self, Batch, BatchRules, MappingError, Offer, Scaler};
 use crate::outcome::{Invocations, Judgement, Outcome, Percentiles, Sample};
 use crate::rng::Rng;
-use crate::service::{FileWork, InvocationPlan, Pipeline};
+use crate::service::{FileWork, InvocationPlan, Objective, Pipeline};
 use crate::traffic::{Judged, Scenario};
 
 /// How often the backlog is sampled for the picture, seconds.
@@ -29,11 +29,34 @@ const SAMPLE_EVERY: f64 = 1.0;
 /// How long after the last file lands the model keeps going before it calls the rest undelivered, seconds.
 const HORIZON_AFTER: f64 = 6.0 * 3600.0;
 
-/// Plays `scenario` through `pipeline`; the same seed gives the same outcome.
+/// Plays `scenario` through `pipeline` until every file is settled (or six hours after the last lands); the same
+/// seed gives the same outcome.
 pub fn simulate(
     pipeline: &Pipeline,
     scenario: &Scenario,
     seed: u64,
+) -> Result<Outcome, MappingError> {
+    run(pipeline, scenario, seed, None)
+}
+
+/// Like [`simulate`], but stops once a file has waited four times the objective's longest limit: it misses the
+/// objective whenever it arrives, and a pipeline that cannot keep up would otherwise be played for hours. Files
+/// not delivered by then count as never delivered; whether the objective is met is the same.
+pub fn simulate_against(
+    pipeline: &Pipeline,
+    scenario: &Scenario,
+    seed: u64,
+    objective: &Objective,
+) -> Result<Outcome, MappingError> {
+    let longest = objective.targets.iter().map(|t| t.1).fold(0.0, f64::max);
+    run(pipeline, scenario, seed, Some(4.0 * longest))
+}
+
+fn run(
+    pipeline: &Pipeline,
+    scenario: &Scenario,
+    seed: u64,
+    give_up_after: Option<f64>,
 ) -> Result<Outcome, MappingError> {
     let (rules, scaler) = pipeline.rules()?;
     let mut rng = Rng::new(seed);
@@ -77,6 +100,8 @@ pub fn simulate(
         next_arrival: 0,
         gone: 0,
         oldest: 0,
+        oldest_undelivered: 0,
+        give_up_after,
         delivered: 0,
         dead: 0,
         link_free: 0.0,
@@ -263,6 +288,9 @@ struct Sim<'a> {
     gone: usize,
     /// No message before this id is still in the queue.
     oldest: usize,
+    /// Every message before this id is delivered or dead-lettered.
+    oldest_undelivered: usize,
+    give_up_after: Option<f64>,
     delivered: usize,
     dead: usize,
     link_free: f64,
@@ -316,7 +344,11 @@ impl Sim<'_> {
                 if self.now > horizon {
                     break;
                 }
+                let sampled = next.event == Event::Sample;
                 self.handle(next.event);
+                if sampled && self.given_up() {
+                    break;
+                }
             }
         }
         self.sample();
@@ -348,9 +380,27 @@ impl Sim<'_> {
             }
             Event::Sample => {
                 self.sample();
-                self.schedule(self.now + SAMPLE_EVERY, Event::Sample);
+                if !self.given_up() {
+                    self.schedule(self.now + SAMPLE_EVERY, Event::Sample);
+                }
             }
         }
+    }
+
+    /// Whether a file has waited longer than the run may let it.
+    fn given_up(&mut self) -> bool {
+        let Some(limit) = self.give_up_after else {
+            return false;
+        };
+        while let Some(m) = self.messages.get(self.oldest_undelivered) {
+            if !(m.delivered.is_finite() || m.dead) {
+                break;
+            }
+            self.oldest_undelivered += 1;
+        }
+        self.messages
+            .get(self.oldest_undelivered)
+            .is_some_and(|m| m.sent <= self.now && self.now - m.landed > limit)
     }
 
     fn sample(&mut self) {
