@@ -298,8 +298,8 @@ impl Environment {
         self.check_production(&mut v);
         self.check_sink(&mut v);
         // The model needs settings that are valid in themselves; it runs last, on an environment that is.
-        if let (Some(schedule), true) = (schedule, v.list.is_empty()) {
-            crate::latency::check(&self, schedule, &mut v);
+        if v.list.is_empty() {
+            crate::latency::check(&self, &mut v);
         }
         match schedule {
             Some(schedule) if v.list.is_empty() => Ok(Validated {

@@ -11,7 +11,7 @@ use latency_model::service::{
 };
 use latency_model::traffic::{Burst, Lengths, Sizes, Spacing, Traffic};
 use latency_model::{Outcome, Scenario, simulate_against};
-use redelivery::Schedule;
+use redelivery::{Schedule, ScheduleError};
 
 use crate::config::{Environment, Violation, Violations};
 
@@ -33,9 +33,11 @@ fn tuned<T: std::str::FromStr>(env: &Environment, name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// The environment as the latency model sees it, with AWS's service times.
-pub fn pipeline(env: &Environment, schedule: Schedule) -> Pipeline {
-    Pipeline {
+/// The environment as the latency model sees it, with AWS's service times; an invalid redelivery schedule is
+/// the one thing that stops it.
+pub fn pipeline(env: &Environment) -> Result<Pipeline, ScheduleError> {
+    let schedule = Schedule::new(env.redelivery.base_seconds, env.redelivery.max_seconds)?;
+    Ok(Pipeline {
         mapping: MappingSettings {
             batch_size: env.mapping.batch_size,
             window: Duration::from_secs(u64::from(env.mapping.batching_window_seconds)),
@@ -64,7 +66,7 @@ pub fn pipeline(env: &Environment, schedule: Schedule) -> Pipeline {
             outage: None,
         },
         service: ServiceTimes::aws(),
-    }
+    })
 }
 
 /// The traffic the environment declares.
@@ -175,8 +177,11 @@ fn percent(share: f64) -> String {
 }
 
 /// Refuses an environment whose declared traffic the model says would miss the objective.
-pub(crate) fn check(env: &Environment, schedule: Schedule, v: &mut Violations) {
-    let pipeline = pipeline(env, schedule);
+pub(crate) fn check(env: &Environment, v: &mut Violations) {
+    // An invalid schedule is reported by the queue's checks.
+    let Ok(pipeline) = pipeline(env) else {
+        return;
+    };
     let scenario = Scenario::of(&traffic(env), Lengths::VALIDATION);
     let objective = objective(env);
     // Mapping settings Lambda refuses are reported by the mapping's own checks.

@@ -112,6 +112,9 @@ pub struct Outcome {
     /// Lambda's bill: GB-seconds and requests.
     pub gb_seconds: f64,
     pub requests: u64,
+    /// SQS requests of the mapping and the handler: receives (long polls that came back empty included),
+    /// deletes and holds; S3's notifications are not counted.
+    pub sqs_requests: u64,
     /// When the last file was settled (delivered or dead-lettered), seconds from the start.
     pub finished_at: f64,
     #[serde(skip)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::esm::{MAX_BATCH_SIZE, MAXIMUM_CONCURRENCY_RANGE, MappingError};
+use crate::esm::{MAX_BATCH_SIZE, MAXIMUM_CONCURRENCY_RANGE, MappingError, PAYLOAD_LIMIT_BYTES};
 use crate::outcome::Outcome;
 use crate::service::{Objective, Pipeline};
 use crate::sim::simulate_against;
@@ -18,7 +18,8 @@ pub const SEARCH_CEILING: f64 = 20_000.0;
 const PROBE_FILES: f64 = 3_000_000.0;
 
 /// The highest constant rate (files/s, within 5%) whose files meet the objective after the mapping has
-/// warmed up; [`SEARCH_CEILING`] when even that meets it.
+/// warmed up and that the pipeline keeps up with (its backlog does not grow); [`SEARCH_CEILING`] when even
+/// that does.
 pub fn highest_sustained_rate(
     pipeline: &Pipeline,
     sizes: Sizes,
@@ -44,7 +45,9 @@ pub fn highest_sustained_rate(
             sizes,
             spacing: Spacing::Poisson,
         };
-        Ok(simulate_against(pipeline, &scenario, seed, objective)?.meets(objective))
+        let outcome = simulate_against(pipeline, &scenario, seed, objective)?;
+        let judged = (phase.as_secs_f64(), 2.0 * phase.as_secs_f64());
+        Ok(outcome.meets(objective) && keeps_up(&outcome, pipeline, rate, judged))
     };
     let (mut low, mut high) = (0.0, 1.0);
     while high < SEARCH_CEILING && meets(high)? {
@@ -71,6 +74,21 @@ pub fn highest_sustained_rate(
         }
     }
     Ok(low)
+}
+
+/// Whether the backlog stayed level between the two times: it may differ by what the concurrent batches hold
+/// (deliveries come a batch at a time) or 3% of the files landed in between, not more; otherwise it grows
+/// without end, however well a short run meets the objective.
+fn keeps_up(outcome: &Outcome, pipeline: &Pipeline, rate: f64, (from, to): (f64, f64)) -> bool {
+    let backlog_at = |t: f64| {
+        let i = outcome.samples.partition_point(|s| s.at <= t);
+        i.checked_sub(1).map_or(0, |i| outcome.samples[i].backlog)
+    };
+    let in_batches = f64::from(pipeline.mapping.maximum_concurrency)
+        * f64::from(pipeline.mapping.batch_size)
+            .min((PAYLOAD_LIMIT_BYTES / pipeline.service.record_bytes.max(1)) as f64);
+    let growth = backlog_at(to) as f64 - backlog_at(from) as f64;
+    growth <= in_batches.max(0.03 * rate * (to - from))
 }
 
 /// A setting the model can change.
@@ -236,7 +254,7 @@ mod tests {
         let objective = Objective::default();
         let rate = highest_sustained_rate(&p, sizes, &objective, 1).expect("valid");
         // A 2 MB/s link carries about 130 files/s of 100 KB at a ratio of 6.5.
-        assert!((40.0..140.0).contains(&rate), "{rate}");
+        assert!((100.0..140.0).contains(&rate), "{rate}");
     }
 
     #[test]

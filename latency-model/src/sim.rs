@@ -211,43 +211,49 @@ struct Poller {
     running: Option<Running>,
 }
 
-/// The pollers waiting on a long poll, any of which SQS may answer.
+/// The pollers waiting on a long poll, any of which SQS may answer, and the long polls that came back empty
+/// while they waited (one per 20 s).
 #[derive(Default)]
 struct Idle {
     list: Vec<u32>,
-    position: Vec<Option<usize>>,
+    /// Where each poller is in `list`, and since when it waits.
+    position: Vec<Option<(usize, f64)>>,
+    empty_polls: u64,
 }
 
 impl Idle {
-    fn insert(&mut self, p: u32) {
+    fn insert(&mut self, p: u32, now: f64) {
         let i = p as usize;
         if self.position.len() <= i {
             self.position.resize(i + 1, None);
         }
         if self.position[i].is_none() {
-            self.position[i] = Some(self.list.len());
+            self.position[i] = Some((self.list.len(), now));
             self.list.push(p);
         }
     }
 
-    fn remove(&mut self, p: u32) -> bool {
-        let Some(at) = self.position.get(p as usize).copied().flatten() else {
+    fn remove(&mut self, p: u32, now: f64) -> bool {
+        let Some((at, since)) = self.position.get(p as usize).copied().flatten() else {
             return false;
         };
+        self.empty_polls += ((now - since) / esm::SQS_LONG_POLL_MAX.as_secs_f64()) as u64;
         self.list.swap_remove(at);
-        if let Some(&moved) = self.list.get(at) {
-            self.position[moved as usize] = Some(at);
+        if let Some(&moved) = self.list.get(at)
+            && let Some(entry) = self.position[moved as usize].as_mut()
+        {
+            entry.0 = at;
         }
         self.position[p as usize] = None;
         true
     }
 
-    fn pick(&mut self, rng: &mut Rng) -> Option<u32> {
+    fn pick(&mut self, rng: &mut Rng, now: f64) -> Option<u32> {
         if self.list.is_empty() {
             return None;
         }
         let p = self.list[rng.below(self.list.len())];
-        self.remove(p);
+        self.remove(p, now);
         Some(p)
     }
 }
@@ -264,6 +270,7 @@ struct Stats {
     largest_payload: usize,
     durations: Vec<f64>,
     gb_seconds: f64,
+    sqs_requests: u64,
     peak_backlog: usize,
     peak_backlog_at: f64,
     peak_oldest_age: f64,
@@ -364,7 +371,7 @@ impl Sim<'_> {
                     && poller.state == State::Idle
                     && !poller.batch.is_empty()
                 {
-                    self.idle.remove(p);
+                    self.idle.remove(p, self.now);
                     self.invoke(p);
                 }
             }
@@ -421,12 +428,13 @@ impl Sim<'_> {
 
     fn visible(&mut self, id: u32) {
         self.queue.push_back(id);
-        if let Some(p) = self.idle.pick(&mut self.rng) {
+        if let Some(p) = self.idle.pick(&mut self.rng, self.now) {
             self.receive(p);
         }
     }
 
     fn receive(&mut self, p: u32) {
+        self.stats.sqs_requests += 1;
         self.pollers[p as usize].state = State::Receiving;
         self.schedule(
             self.now + self.p.service.sqs_request_latency,
@@ -487,7 +495,7 @@ impl Sim<'_> {
             have -= 1;
             if poller.state == State::Idle && poller.batch.is_empty() && poller.carry.is_none() {
                 poller.state = State::Retired;
-                self.idle.remove(i as u32);
+                self.idle.remove(i as u32, self.now);
             } else {
                 poller.retiring = true;
             }
@@ -569,7 +577,7 @@ impl Sim<'_> {
             self.receive(p);
         } else {
             self.pollers[p as usize].state = State::Idle;
-            self.idle.insert(p);
+            self.idle.insert(p, self.now);
         }
     }
 
@@ -721,6 +729,7 @@ impl Sim<'_> {
         self.stats.durations.push(duration);
         self.stats.gb_seconds += duration * f64::from(self.p.function.memory_mb) / 1024.0;
         let batch = std::mem::take(&mut self.pollers[p as usize].batch);
+        let batch_len = batch.len();
         let mut deleted = 0usize;
         match running.ending {
             Ending::TimedOut => {
@@ -750,6 +759,13 @@ impl Sim<'_> {
                 }
             }
         }
+        let held = if running.ending == Ending::TimedOut {
+            0
+        } else {
+            batch_len - deleted
+        };
+        self.stats.sqs_requests +=
+            (deleted.div_ceil(esm::SQS_RECEIVE_MAX) + held.div_ceil(esm::SQS_RECEIVE_MAX)) as u64;
         let deletes = deleted.div_ceil(esm::SQS_RECEIVE_MAX) as f64;
         self.schedule(
             now + deletes * self.p.service.sqs_request_latency,
@@ -816,6 +832,7 @@ impl Sim<'_> {
             },
             gb_seconds: s.gb_seconds,
             requests: s.invocations,
+            sqs_requests: s.sqs_requests + self.idle.empty_polls,
             finished_at: s.finished_at,
             all_files: all,
             steady_files: steady,

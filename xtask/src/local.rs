@@ -86,6 +86,8 @@ pub struct LocalStack {
     pub breaker_table: String,
     pub receiver: Option<RunningReceiver>,
     pub endpoint_url: String,
+    /// The Basic credentials the bundled receiver requires (username, password); `None` for another endpoint.
+    pub receiver_credentials: Option<(String, String)>,
     /// The aggregator's configuration as deployed, pointed at this stack's endpoint.
     pub config: RawConfig,
     mapping: Mapping,
@@ -279,6 +281,9 @@ impl LocalStack {
         config
             .validate()
             .context("the deployed function's configuration")?;
+        let receiver_credentials = receiver
+            .as_ref()
+            .map(|_| (username.to_string(), password.clone()));
         let endpoint_url = match (&receiver, &options.nifi_url, &options.minio_endpoint) {
             (Some(r), _, _) => r.url(),
             (None, Some(u), _) => u.clone(),
@@ -303,6 +308,7 @@ impl LocalStack {
             breaker_table,
             receiver,
             endpoint_url,
+            receiver_credentials,
             config,
             mapping: Mapping {
                 queue_url,
