@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod rng;
 pub mod search;
 pub mod service;
+mod shared;
 pub mod sim;
 pub mod traffic;
 

@@ -174,7 +174,8 @@ pub struct Change {
     pub to: f64,
 }
 
-/// The settings that would meet the objective, and what the model predicts with them.
+/// The settings that would meet the objective (the one that helped most first), and what the model predicts
+/// with them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Advice {
     pub changes: Vec<Change>,
@@ -192,6 +193,8 @@ pub fn advise(
 ) -> Result<Advice, MappingError> {
     let mut current = pipeline.clone();
     let mut outcome = simulate_against(&current, scenario, seed, objective)?;
+    // The settings in the order they were changed: the first is the one that helped most.
+    let mut order: Vec<Setting> = Vec::new();
     for _ in 0..16 {
         let shortfall = outcome.shortfall(objective);
         if outcome.meets(objective) {
@@ -202,22 +205,25 @@ pub fn advise(
         let first = if shortfall > 3.0 { 4.0 } else { 2.0 };
         let mut improved = false;
         for step in [first, 16.0, 256.0] {
-            let mut best: Option<(f64, Pipeline, Outcome)> = None;
+            let mut best: Option<(f64, Setting, Pipeline, Outcome)> = None;
             for setting in Setting::ALL {
                 let Some(candidate) = setting.next(&current, step) else {
                     continue;
                 };
                 let tried = simulate_against(&candidate, scenario, seed, objective)?;
                 let score = tried.shortfall(objective);
-                if best.as_ref().is_none_or(|(s, _, _)| score < *s) {
-                    best = Some((score, candidate, tried));
+                if best.as_ref().is_none_or(|b| score < b.0) {
+                    best = Some((score, setting, candidate, tried));
                 }
             }
-            if let Some((score, candidate, tried)) = best
+            if let Some((score, setting, candidate, tried)) = best
                 && score < shortfall
             {
                 current = candidate;
                 outcome = tried;
+                if !order.contains(&setting) {
+                    order.push(setting);
+                }
                 improved = true;
                 break;
             }
@@ -226,7 +232,7 @@ pub fn advise(
             break;
         }
     }
-    let changes = Setting::ALL
+    let changes = order
         .iter()
         .filter_map(|&setting| {
             let (from, to) = (setting.get(pipeline)?, setting.get(&current)?);
@@ -248,7 +254,7 @@ mod tests {
     #[test]
     fn the_highest_sustained_rate_is_what_the_link_carries() {
         let mut p = test_pipeline();
-        p.mapping.maximum_concurrency = 2;
+        p.mapping.maximum_concurrency = 20;
         p.endpoint.bytes_per_second = Some(2e6);
         let sizes = Sizes::Fixed(100_000);
         let objective = Objective::default();

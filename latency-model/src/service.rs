@@ -49,6 +49,19 @@ pub struct ServiceTimes {
     pub cold_start: f64,
     /// One SQS record's bytes in the invocation event (toward the 6 MB payload).
     pub record_bytes: usize,
+    /// Whether S3 and DynamoDB keep these times under any load (AWS) or are one server that concurrent
+    /// invocations share (an emulator).
+    pub backend: Backend,
+}
+
+/// S3's and DynamoDB's side of the service times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Backend {
+    /// Each invocation sees the same latencies however many run (S3 and DynamoDB scale).
+    Scales,
+    /// One server shared equally by whatever runs at once: claims, downloads, archive PUTs and marks of
+    /// concurrent invocations slow each other down (moto's one interpreter).
+    Shared,
 }
 
 /// How much CPU an invocation gets.
@@ -128,6 +141,7 @@ impl ServiceTimes {
             // One S3 ObjectCreated notification as an SQS record in the event, with the attributes, receipt
             // handle and ARN Lambda adds; `app::poller`'s tests check this against a real serialization.
             record_bytes: 1_800,
+            backend: Backend::Scales,
         }
     }
 
@@ -266,14 +280,13 @@ impl Pipeline {
                 / s.s3_get_bytes_per_second
                 / f64::from(self.function.download_concurrency.max(1)))
         .max(bytes / s.function_bytes_per_second);
-        let cpu = (n as f64 * s.cpu_seconds_per_file + bytes * s.cpu_seconds_per_byte)
-            / s.cpus(self.function.memory_mb).max(0.01);
         let out_bytes = bytes / s.compression_ratio.max(1.0);
-        // Downloads stream into the bundle writer, so the slower of the two sets the pace.
-        let archive = s.s3_put_latency + out_bytes / s.s3_put_bytes_per_second;
         BundleWork {
             files: range,
-            prepare: download.max(cpu) + archive,
+            download,
+            cpu: (n as f64 * s.cpu_seconds_per_file + bytes * s.cpu_seconds_per_byte)
+                / s.cpus(self.function.memory_mb).max(0.01),
+            archive: s.s3_put_latency + out_bytes / s.s3_put_bytes_per_second,
             out_bytes,
         }
     }
@@ -296,15 +309,27 @@ pub struct InvocationPlan {
     pub mark_per_file: f64,
 }
 
-/// One bundle's work.
+/// One bundle's work: the downloads stream into the bundle writer, so downloading and bundling overlap and
+/// the slower sets the pace; then the archive PUT, then the POST of `out_bytes`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BundleWork {
     /// Its files: indexes into the batch (duplicates in the range are not in it).
     pub files: Range<usize>,
-    /// Download, bundle and archive, seconds.
-    pub prepare: f64,
+    /// Seconds of downloads (S3's side).
+    pub download: f64,
+    /// Seconds of CPU at the function's share.
+    pub cpu: f64,
+    /// Seconds of the archive PUT (S3's side).
+    pub archive: f64,
     /// Bytes to POST.
     pub out_bytes: f64,
+}
+
+impl BundleWork {
+    /// Download, bundle and archive, seconds, when S3 keeps its latencies.
+    pub fn prepare(&self) -> f64 {
+        self.download.max(self.cpu) + self.archive
+    }
 }
 
 /// The latency objective: a share of files within a time, for each target.
@@ -393,7 +418,7 @@ mod tests {
         let first = &plan.bundles[0];
         let download: f64 = 0.030 + 1e6 / 80e6 / 32.0;
         let expected = download.max(10.0 * (0.001_61 + 0.000_847)) + 0.030 + first.out_bytes / 80e6;
-        assert!((first.prepare - expected).abs() < 1e-9, "{first:?}");
+        assert!((first.prepare() - expected).abs() < 1e-9, "{first:?}");
     }
 
     #[test]
@@ -408,11 +433,11 @@ mod tests {
         ];
         p.function.bundle_max_bytes = u64::MAX;
         p.function.memory_mb = 128;
-        let small = p.plan(&files).bundles[0].prepare;
+        let small = p.plan(&files).bundles[0].prepare();
         p.function.memory_mb = 1769;
-        let one = p.plan(&files).bundles[0].prepare;
+        let one = p.plan(&files).bundles[0].prepare();
         p.function.memory_mb = 4 * 1769;
-        let four = p.plan(&files).bundles[0].prepare;
+        let four = p.plan(&files).bundles[0].prepare();
         // CPU-bound at 128 MB; at one vCPU and more the function's network sets the pace.
         assert!(one < small / 5.0, "{small} → {one}");
         assert!(four <= one, "{one} → {four}");

@@ -2,7 +2,9 @@
 //! batches long-poll the queue (ten messages per receive), each gathering until its window ends, its batch is
 //! full or the next record would pass 6 MB; each invokes the handler, whose invocation claims the files, then
 //! per bundle downloads, bundles and archives them and POSTs the bundle over the link to the endpoint (one link,
-//! shared by every POST, first come first served), marks them delivered, and the mapping deletes the batch.
+//! its bandwidth shared equally by the POSTs under way), marks them delivered, and the mapping deletes the
+//! batch. With an emulator for S3 and DynamoDB (`Backend::Shared`), the claims, downloads, archive PUTs and
+//! marks of concurrent invocations share it the same way.
 //! Every minute the mapping scales as Lambda's does ([`crate::esm::Scaler`]).
 //!
 //! Failures as the aggregator handles them: while the endpoint is down (an outage window), a POST fails and the
@@ -21,7 +23,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use crate::esm::{self, Batch, BatchRules, MappingError, Offer, Scaler};
 use crate::outcome::{Invocations, Judgement, Outcome, Percentiles, Sample};
 use crate::rng::Rng;
-use crate::service::{FileWork, InvocationPlan, Objective, Pipeline};
+use crate::service::{Backend, FileWork, InvocationPlan, Objective, Pipeline};
+use crate::shared::Shared;
 use crate::traffic::{Judged, Scenario};
 
 /// How often the backlog is sampled for the picture, seconds.
@@ -104,7 +107,9 @@ fn run(
         give_up_after,
         delivered: 0,
         dead: 0,
-        link_free: 0.0,
+        link: pipeline.endpoint.bytes_per_second.map(Shared::new),
+        backend: (pipeline.service.backend == Backend::Shared).then(|| Shared::new(1.0)),
+        invocations: 0,
         breaker_failures: 0,
         concurrency: 0,
         stats: Stats::default(),
@@ -136,10 +141,12 @@ enum Event {
     ReceiveDone(u32),
     /// A batch's window ends (poller, generation of the batch).
     WindowEnd(u32, u32),
-    /// The invocation's current bundle is archived and ready to POST.
-    PostReady(u32),
-    PostDone(u32),
-    InvocationEnd(u32),
+    /// A wait of an invocation's stage is over (poller, invocation).
+    Timer(u32, u64),
+    /// A shared server may have finished some work (server, its generation then).
+    Served(Server, u32),
+    /// An invocation's timeout (poller, invocation).
+    Deadline(u32, u64),
     /// The mapping has deleted (or left) the batch's messages; the poller gathers again.
     PollerFree(u32),
     Tick,
@@ -189,13 +196,40 @@ enum Ending {
     TimedOut,
 }
 
+/// The servers invocations may share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Server {
+    /// S3 and DynamoDB, when they are one emulator.
+    Backend,
+    /// The link to the endpoint.
+    Link,
+}
+
+/// Where an invocation is: Lambda starts it, the handler claims the files, then per bundle downloads and
+/// bundles them, archives the bundle, transfers it and waits for the answer; then marks the files delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Starting,
+    Claim,
+    Bundle(usize),
+    Archive(usize),
+    Transfer(usize),
+    Answer(usize),
+    Mark,
+    /// The endpoint refused or the breaker is open: the failure takes a round trip.
+    Failing,
+}
+
 struct Running {
+    id: u64,
     started: f64,
-    deadline: f64,
+    /// Lambda's part of starting it (and the cold start).
+    starting: f64,
     plan: InvocationPlan,
-    next_bundle: usize,
+    stage: Stage,
+    /// Parts of the stage not done yet.
+    pending: u8,
     delivered: usize,
-    ending: Ending,
 }
 
 struct Poller {
@@ -300,7 +334,10 @@ struct Sim<'a> {
     give_up_after: Option<f64>,
     delivered: usize,
     dead: usize,
-    link_free: f64,
+    link: Option<Shared>,
+    backend: Option<Shared>,
+    /// Invocations started: the last one's id.
+    invocations: u64,
     breaker_failures: u32,
     concurrency: usize,
     stats: Stats,
@@ -375,9 +412,17 @@ impl Sim<'_> {
                     self.invoke(p);
                 }
             }
-            Event::PostReady(p) => self.post_ready(p),
-            Event::PostDone(p) => self.post_done(p),
-            Event::InvocationEnd(p) => self.invocation_end(p),
+            Event::Timer(p, id) => {
+                if self.pollers[p as usize]
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.id == id)
+                {
+                    self.part_done(p);
+                }
+            }
+            Event::Served(server, generation) => self.served(server, generation),
+            Event::Deadline(p, id) => self.deadline(p, id),
             Event::PollerFree(p) => self.poller_free(p),
             Event::Tick => {
                 let waiting = !self.queue.is_empty();
@@ -608,94 +653,174 @@ impl Sim<'_> {
         self.stats.files_invoked += files.len() as u64;
         let batch_bytes = files.iter().map(|f| f.bytes).sum::<u64>();
         self.stats.largest_batch_bytes = self.stats.largest_batch_bytes.max(batch_bytes);
-        let begin = self.now + s.invoke_overhead + if cold { s.cold_start } else { 0.0 };
-        let deadline = begin + pipeline.function.timeout.as_secs_f64();
-        let endpoint_down = self.endpoint_down(begin);
         let plan = pipeline.plan(&files);
         self.stats.bundles += plan.bundles.len() as u64;
-        let breaker_open = self.breaker_failures >= pipeline.function.breaker_failure_threshold;
-        let first = plan.bundles.first().map(|b| b.prepare);
-        let claim = plan.claim;
+        let starting = s.invoke_overhead + if cold { s.cold_start } else { 0.0 };
+        self.invocations += 1;
+        let id = self.invocations;
         self.pollers[p as usize].running = Some(Running {
+            id,
             started: self.now,
-            deadline,
+            starting,
             plan,
-            next_bundle: 0,
+            stage: Stage::Starting,
+            pending: 0,
             delivered: 0,
-            ending: Ending::Delivered,
         });
-        match first {
-            // The breaker refuses before anything is claimed or downloaded.
-            _ if breaker_open && endpoint_down => {
-                self.end_with(p, Ending::EndpointDown, begin + s.sqs_request_latency);
-            }
-            Some(prepare) => self.at_or_deadline(p, begin + claim + prepare, Event::PostReady(p)),
-            None => self.at_or_deadline(p, begin + claim, Event::InvocationEnd(p)),
-        }
+        // The timeout counts from the handler's start, after Lambda's part and the cold start.
+        self.schedule(
+            self.now + starting + pipeline.function.timeout.as_secs_f64(),
+            Event::Deadline(p, id),
+        );
+        self.enter(p, Stage::Starting);
     }
 
     fn endpoint_down(&self, at: f64) -> bool {
         self.p.endpoint.outage.is_some_and(|o| o.covers(at))
     }
 
-    /// Schedules `event`, unless the function's timeout comes first: then the invocation ends there.
-    fn at_or_deadline(&mut self, p: u32, at: f64, event: Event) {
-        let Some(deadline) = self.pollers[p as usize]
-            .running
-            .as_ref()
-            .map(|r| r.deadline)
-        else {
+    /// Starts a stage of poller `p`'s invocation: each of its parts (a wait, or work on a shared server)
+    /// must be done before the next stage.
+    fn enter(&mut self, p: u32, stage: Stage) {
+        let pipeline = self.p;
+        let s = &pipeline.service;
+        let Some(running) = self.pollers[p as usize].running.as_mut() else {
             return;
         };
-        if at > deadline {
-            self.end_with(p, Ending::TimedOut, deadline);
-        } else {
-            self.schedule(at, event);
-        }
-    }
-
-    fn end_with(&mut self, p: u32, ending: Ending, at: f64) {
-        if let Some(running) = self.pollers[p as usize].running.as_mut() {
-            running.ending = ending;
-            self.schedule(at, Event::InvocationEnd(p));
-        }
-    }
-
-    fn post_ready(&mut self, p: u32) {
-        let round_trip = self.p.service.post_round_trip;
-        if self.endpoint_down(self.now) {
-            self.breaker_failures += 1;
-            let at = self.now + round_trip;
-            self.end_with(p, Ending::EndpointDown, at);
-            return;
-        }
-        let Some(out_bytes) = self.pollers[p as usize]
-            .running
-            .as_ref()
-            .and_then(|r| r.plan.bundles.get(r.next_bundle))
-            .map(|b| b.out_bytes)
-        else {
-            return;
-        };
-        let done = match self.p.endpoint.bytes_per_second {
-            Some(rate) => {
-                let start = self.now.max(self.link_free);
-                self.link_free = start + out_bytes / rate;
-                self.link_free + round_trip
+        running.stage = stage;
+        running.pending = 0;
+        let (id, starting, claim) = (running.id, running.starting, running.plan.claim);
+        let marks = running.delivered as f64 * running.plan.mark_per_file;
+        let bundle = match stage {
+            Stage::Bundle(k) | Stage::Archive(k) | Stage::Transfer(k) | Stage::Answer(k) => {
+                running.plan.bundles.get(k).cloned()
             }
-            None => self.now + round_trip,
+            _ => None,
         };
-        self.at_or_deadline(p, done, Event::PostDone(p));
+        match (stage, bundle) {
+            (Stage::Starting, _) => self.wait(p, id, starting),
+            (Stage::Claim, _) => self.serve(p, id, Server::Backend, claim),
+            (Stage::Bundle(_), Some(b)) => {
+                self.serve(p, id, Server::Backend, b.download);
+                self.wait(p, id, b.cpu);
+            }
+            (Stage::Archive(_), Some(b)) => self.serve(p, id, Server::Backend, b.archive),
+            (Stage::Transfer(_), Some(b)) => {
+                if self.endpoint_down(self.now) {
+                    // A refused connection or a 503 answers within the round trip.
+                    self.breaker_failures += 1;
+                    self.enter(p, Stage::Failing);
+                } else {
+                    self.serve(p, id, Server::Link, b.out_bytes);
+                }
+            }
+            (Stage::Answer(_), Some(_)) => self.wait(p, id, s.post_round_trip),
+            (Stage::Mark, _) => self.serve(p, id, Server::Backend, marks),
+            (Stage::Failing, _) => self.wait(p, id, s.post_round_trip.max(s.sqs_request_latency)),
+            // A bundle the plan does not have: nothing to do but go on.
+            (_, None) => self.wait(p, id, 0.0),
+        }
     }
 
-    fn post_done(&mut self, p: u32) {
+    /// A part of the current stage that takes `seconds`.
+    fn wait(&mut self, p: u32, id: u64, seconds: f64) {
+        if let Some(running) = self.pollers[p as usize].running.as_mut() {
+            running.pending += 1;
+            self.schedule(self.now + seconds, Event::Timer(p, id));
+        }
+    }
+
+    /// A part of the current stage that is `work` on a server: shared with the other invocations when the
+    /// server is shared, a wait otherwise.
+    fn serve(&mut self, p: u32, id: u64, server: Server, work: f64) {
+        let shared = match server {
+            Server::Backend => self.backend.as_mut(),
+            Server::Link => self.link.as_mut(),
+        };
+        match shared {
+            Some(shared) => {
+                let next = shared.add(self.now, p, work);
+                if let Some(running) = self.pollers[p as usize].running.as_mut() {
+                    running.pending += 1;
+                }
+                if let Some((at, generation)) = next {
+                    self.schedule(at, Event::Served(server, generation));
+                }
+            }
+            // Without a shared link the POST's bytes cost nothing beyond the round trip.
+            None if server == Server::Link => self.wait(p, id, 0.0),
+            None => self.wait(p, id, work),
+        }
+    }
+
+    fn served(&mut self, server: Server, generation: u32) {
+        let now = self.now;
+        let shared = match server {
+            Server::Backend => self.backend.as_mut(),
+            Server::Link => self.link.as_mut(),
+        };
+        let Some(shared) = shared else {
+            return;
+        };
+        let Some(done) = shared.finish(now, generation) else {
+            return;
+        };
+        if let Some((at, generation)) = shared.next() {
+            self.schedule(at, Event::Served(server, generation));
+        }
+        for p in done {
+            self.part_done(p);
+        }
+    }
+
+    fn part_done(&mut self, p: u32) {
+        let Some(running) = self.pollers[p as usize].running.as_mut() else {
+            return;
+        };
+        running.pending = running.pending.saturating_sub(1);
+        if running.pending > 0 {
+            return;
+        }
+        let stage = running.stage;
+        let bundles = running.plan.bundles.len();
+        let next = match stage {
+            Stage::Starting => {
+                let open = self.breaker_failures >= self.p.function.breaker_failure_threshold;
+                // The breaker refuses before anything is claimed or downloaded.
+                if open && self.endpoint_down(self.now) {
+                    Stage::Failing
+                } else {
+                    Stage::Claim
+                }
+            }
+            Stage::Claim if bundles == 0 => Stage::Mark,
+            Stage::Claim => Stage::Bundle(0),
+            Stage::Bundle(k) => Stage::Archive(k),
+            Stage::Archive(k) => Stage::Transfer(k),
+            Stage::Transfer(k) => Stage::Answer(k),
+            Stage::Answer(k) => {
+                self.delivered_bundle(p, k);
+                if k + 1 < bundles {
+                    Stage::Bundle(k + 1)
+                } else {
+                    Stage::Mark
+                }
+            }
+            Stage::Mark => return self.invocation_end(p, Ending::Delivered),
+            Stage::Failing => return self.invocation_end(p, Ending::EndpointDown),
+        };
+        self.enter(p, next);
+    }
+
+    /// The endpoint acknowledged bundle `k`: its files are delivered now.
+    fn delivered_bundle(&mut self, p: u32, k: usize) {
         self.breaker_failures = 0;
         let now = self.now;
         let poller = &mut self.pollers[p as usize];
         let Some(running) = poller.running.as_mut() else {
             return;
         };
-        let Some(bundle) = running.plan.bundles.get(running.next_bundle) else {
+        let Some(bundle) = running.plan.bundles.get(k) else {
             return;
         };
         for &id in &poller.batch[bundle.files.clone()] {
@@ -706,20 +831,30 @@ impl Sim<'_> {
                 running.delivered += 1;
             }
         }
-        running.next_bundle += 1;
-        let next = running
-            .plan
-            .bundles
-            .get(running.next_bundle)
-            .map(|b| b.prepare);
-        let marks = running.delivered as f64 * running.plan.mark_per_file;
-        match next {
-            Some(prepare) => self.at_or_deadline(p, now + prepare, Event::PostReady(p)),
-            None => self.at_or_deadline(p, now + marks, Event::InvocationEnd(p)),
-        }
     }
 
-    fn invocation_end(&mut self, p: u32) {
+    /// The function's timeout: whatever the invocation was doing stops.
+    fn deadline(&mut self, p: u32, id: u64) {
+        if self.pollers[p as usize]
+            .running
+            .as_ref()
+            .is_none_or(|r| r.id != id)
+        {
+            return;
+        }
+        for server in [Server::Backend, Server::Link] {
+            let shared = match server {
+                Server::Backend => self.backend.as_mut(),
+                Server::Link => self.link.as_mut(),
+            };
+            if let Some((at, generation)) = shared.and_then(|s| s.remove(self.now, p)) {
+                self.schedule(at, Event::Served(server, generation));
+            }
+        }
+        self.invocation_end(p, Ending::TimedOut);
+    }
+
+    fn invocation_end(&mut self, p: u32, ending: Ending) {
         let now = self.now;
         let Some(running) = self.pollers[p as usize].running.take() else {
             return;
@@ -731,7 +866,7 @@ impl Sim<'_> {
         let batch = std::mem::take(&mut self.pollers[p as usize].batch);
         let batch_len = batch.len();
         let mut deleted = 0usize;
-        match running.ending {
+        match ending {
             Ending::TimedOut => {
                 // Lambda deletes nothing of a failed invocation: every message comes back after the queue's
                 // visibility timeout, from when it was received.
@@ -743,7 +878,7 @@ impl Sim<'_> {
                 }
             }
             Ending::EndpointDown | Ending::Delivered => {
-                if running.ending == Ending::EndpointDown {
+                if ending == Ending::EndpointDown {
                     self.stats.endpoint_failures += 1;
                 }
                 for id in batch {
@@ -759,7 +894,7 @@ impl Sim<'_> {
                 }
             }
         }
-        let held = if running.ending == Ending::TimedOut {
+        let held = if ending == Ending::TimedOut {
             0
         } else {
             batch_len - deleted
@@ -950,6 +1085,22 @@ mod tests {
         assert!(o.invocations.peak_concurrency <= 40);
         assert!(o.invocations.peak_concurrency > 5, "{:?}", o.invocations);
         assert_eq!(o.delivered, o.files);
+    }
+
+    #[test]
+    fn an_emulator_shared_by_concurrent_invocations_slows_each_of_them() {
+        // Five concurrent batches open their windows with the first files and invoke together.
+        let mut p = test_pipeline();
+        p.service.dynamodb_write_latency = 0.05;
+        let alone = run(&p, &steady(10.0, 120), 4);
+        p.service.backend = crate::service::Backend::Shared;
+        let shared = run(&p, &steady(10.0, 120), 4);
+        let (a, s) = (
+            alone.invocations.duration.p50.unwrap_or(0.0),
+            shared.invocations.duration.p50.unwrap_or(0.0),
+        );
+        assert!(s > 2.0 * a, "alone {a} s, sharing {s} s");
+        assert_eq!(shared.delivered, shared.files);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use latency_model::outcome::{Percentiles, percentile};
-use latency_model::service::{Compute, Delay, Pipeline};
+use latency_model::service::{Backend, Compute, Delay, Pipeline};
 use latency_model::traffic::{Sizes, Spacing};
 use latency_model::{Scenario, simulate};
 use serde::Serialize;
@@ -37,14 +37,17 @@ struct Measured {
     dynamodb_write_latency: f64,
     sqs_request_latency: f64,
     post_round_trip: f64,
-    post_bytes_per_second: f64,
+    /// The receiver checks and unpacks what it receives: its rate is in the bundles' input bytes.
+    post_input_bytes_per_second: f64,
+    /// The local files' compression (`cargo xtask load` writes repetitive JSON lines).
+    compression_ratio: f64,
     cpus: f64,
 }
 
 impl Measured {
-    /// The model of the local environment on this machine: the stack's service times, no notification delay
-    /// (moto notifies within the PUT), the function in-process (no invocation overhead, no cold start), the
-    /// receiver's throughput as the link.
+    /// The model of the local environment on this machine: the stack's service times, moto as one server the
+    /// concurrent invocations share, no notification delay (moto notifies within the PUT), the function
+    /// in-process (no invocation overhead, no cold start), the receiver's throughput as the link.
     fn apply(&self, p: &mut Pipeline) {
         let s = &mut p.service;
         s.s3_get_latency = self.s3_get_latency;
@@ -59,7 +62,10 @@ impl Measured {
         s.invoke_overhead = 0.0;
         s.cold_start = 0.0;
         s.compute = Compute::Cpus(self.cpus);
-        p.endpoint.bytes_per_second = Some(self.post_bytes_per_second);
+        s.backend = Backend::Shared;
+        s.compression_ratio = self.compression_ratio;
+        p.endpoint.bytes_per_second =
+            Some(self.post_input_bytes_per_second / self.compression_ratio);
     }
 }
 
@@ -331,7 +337,8 @@ async fn measure(stack: &LocalStack) -> Result<Measured> {
     let (s3_put_latency, s3_put_bytes_per_second) = fit(&per_put);
 
     let sqs_request_latency = measure_sqs(stack, &run).await?;
-    let (post_round_trip, post_bytes_per_second) = measure_post(stack).await?;
+    let (post_round_trip, post_input_bytes_per_second, compression_ratio) =
+        measure_post(stack).await?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     Ok(Measured {
         s3_get_latency,
@@ -341,7 +348,8 @@ async fn measure(stack: &LocalStack) -> Result<Measured> {
         dynamodb_write_latency,
         sqs_request_latency,
         post_round_trip,
-        post_bytes_per_second,
+        post_input_bytes_per_second,
+        compression_ratio,
         // moto works on one core while the handler downloads and bundles on the others.
         cpus: (cpus.saturating_sub(1)).max(1) as f64,
     })
@@ -389,8 +397,9 @@ async fn measure_sqs(stack: &LocalStack, run: &str) -> Result<f64> {
     Ok(median(&times))
 }
 
-/// POSTs of two bundle sizes to the bundled receiver, which checks, unpacks and stores each.
-async fn measure_post(stack: &LocalStack) -> Result<(f64, f64)> {
+/// POSTs of two bundle sizes to the bundled receiver, which checks, unpacks and stores each: its round trip,
+/// its rate in input bytes, and the local files' compression ratio.
+async fn measure_post(stack: &LocalStack) -> Result<(f64, f64, f64)> {
     let (username, password) = stack
         .receiver_credentials
         .clone()
@@ -398,6 +407,7 @@ async fn measure_post(stack: &LocalStack) -> Result<(f64, f64)> {
     let client = reqwest::Client::new();
     let scratch = tempfile::tempdir().context("a scratch directory for calibration bundles")?;
     let mut per_post = Vec::new();
+    let (mut bytes_in, mut bytes_out) = (0.0f64, 0.0f64);
     for files in [10usize, 80] {
         let dir = scratch.path().join(format!("files-{files}"));
         std::fs::create_dir_all(&dir)?;
@@ -413,7 +423,9 @@ async fn measure_post(stack: &LocalStack) -> Result<(f64, f64)> {
             let bundle =
                 crate::bundle::bundle_dir(&dir, scratch.path(), app::bundle::DEFAULT_LEVEL)?;
             let body = std::fs::read(bundle.path())?;
-            size = body.len() as f64;
+            size = bundle.bytes_in as f64;
+            bytes_in += bundle.bytes_in as f64;
+            bytes_out += body.len() as f64;
             let t = Instant::now();
             let response = client
                 .post(&stack.endpoint_url)
@@ -440,7 +452,8 @@ async fn measure_post(stack: &LocalStack) -> Result<(f64, f64)> {
         }
         per_post.push((size, median(&times)));
     }
-    Ok(fit(&per_post))
+    let (round_trip, rate) = fit(&per_post);
+    Ok((round_trip, rate, bytes_in / bytes_out.max(1.0)))
 }
 
 async fn for_each_concurrently<F, Fut>(keys: &[String], work: F) -> Result<()>
