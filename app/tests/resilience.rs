@@ -230,7 +230,8 @@ async fn a_crash_between_archive_and_delivery_loses_nothing() {
             batching_window: Duration::from_millis(500),
             function_timeout: Duration::from_secs(3),
         },
-    );
+    )
+    .expect("a mapping Lambda accepts");
     let invoking = async {
         loop {
             let _ = poller.invoke_once(&doomed, Duration::from_secs(2)).await;

@@ -25,5 +25,8 @@ pub fn environment() -> Environment {
     env.alarms.email = Some("file-aggregator-dev@example.com".into());
     // Debug for the aggregator only: the SDK's and HTTP stack's debug output is noise, and no place for secrets.
     env.function.rust_log = "info,app=debug".into();
+    // Bundles reach the mock receiver through the NAT gateway: "5 Gbps of bandwidth [that] automatically scales
+    // up to 100 Gbps" (Amazon VPC User Guide, NAT gateway basics, read 2026-11-22).
+    env.traffic.endpoint_megabits_per_second = 5_000;
     env
 }

@@ -193,6 +193,19 @@ pub struct Storage {
     pub archive_deep_archive_after_days: u32,
 }
 
+/// The traffic the environment must carry within the latency objective; validation plays it through the
+/// latency model (`latency.rs`). Defaults: the seeds' volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traffic {
+    pub average_files_per_second: u32,
+    /// A burst at this rate, held for `burst_seconds` (0: none).
+    pub burst_files_per_second: u32,
+    pub burst_seconds: u32,
+    pub file_bytes: u32,
+    /// The link to the endpoint, shared by every delivery (a VPN, Direct Connect, the NAT gateway's internet).
+    pub endpoint_megabits_per_second: u32,
+}
+
 /// An environment as written in `environments/src/<name>.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
@@ -215,6 +228,7 @@ pub struct Environment {
     pub alarms: Alarms,
     /// 99.9% of files within this time of landing (DESIGN.md §1: 3 minutes).
     pub latency_objective_seconds: u32,
+    pub traffic: Traffic,
 }
 
 impl Environment {
@@ -292,6 +306,14 @@ impl Environment {
                 composite: true,
             },
             latency_objective_seconds: 180,
+            // 864,000 files a day: 10 files/s on average, bursts of 100 files/s (five minutes assumed), ~100 KB.
+            traffic: Traffic {
+                average_files_per_second: 10,
+                burst_files_per_second: 100,
+                burst_seconds: 300,
+                file_bytes: 100_000,
+                endpoint_megabits_per_second: 100,
+            },
         }
     }
 
@@ -314,6 +336,10 @@ impl Environment {
         self.check_external_party(&mut v);
         let sizing = crate::sizing::check(&self, &mut v);
         let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));
+        // The model needs settings that are valid in themselves; it runs last, on an environment that is.
+        if v.list.is_empty() {
+            crate::latency::check(&self, &mut v);
+        }
         match (schedule, retention) {
             (Some(schedule), Some(retention)) if v.list.is_empty() => Ok(Validated {
                 env: self,

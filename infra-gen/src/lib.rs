@@ -2,8 +2,9 @@
 //! [validated](Environment::validate) into a [`Validated`] one, composed into a [`Pipeline`] of typed building
 //! blocks whose references are typed values, and [rendered](render::render) to Terraform JSON split by component
 //! plus the documents of `templates/`; the rendered module is then held to AWS's own rules
-//! ([`conformance`]), which the emulator does not enforce. [`output`] writes and drift-checks
-//! `generated/<env>/`; [`terraform`] runs the real Terraform over it.
+//! ([`conformance`]), which the emulator does not enforce, and the declared traffic to the latency objective
+//! ([`latency`], with the latency model). [`output`] writes and drift-checks `generated/<env>/`; [`terraform`]
+//! runs the real Terraform over it.
 
 pub mod aws_rules;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod documents;
 pub mod function;
 pub mod iam;
 pub mod identity;
+pub mod latency;
 pub mod monitoring;
 pub mod network;
 pub mod output;

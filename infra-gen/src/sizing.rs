@@ -104,6 +104,27 @@ impl Sizing {
     }
 }
 
+/// The budgets of an environment: what it sets, and for what it leaves open, the derived values.
+pub fn derive(env: &Environment) -> Sizing {
+    let f = &env.function;
+    let tmp_bytes = u64::from(f.ephemeral_storage_mb) * 1_000_000;
+    let limits = env.sink.endpoint().request_limits();
+    let bundle_max_bytes = f.bundle_max_bytes.unwrap_or_else(|| {
+        let half = tmp_bytes / 2;
+        limits.max_body_bytes.map_or(half, |cap| cap.min(half))
+    });
+    let object_max_bytes = f.object_max_bytes.unwrap_or_else(|| {
+        DEFAULT_OBJECT_MAX_BYTES.min(bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES))
+    });
+    Sizing {
+        tmp_bytes,
+        tmp_margin_bytes: tmp_bytes / 10,
+        bundle_max_bytes,
+        object_max_bytes,
+        download_buffer_bytes: f.download_buffer_bytes,
+    }
+}
+
 /// Derives the budgets an environment leaves open and checks every limit; violations go into `v`.
 pub(crate) fn check(env: &Environment, v: &mut Violations) -> Sizing {
     let f = &env.function;
@@ -118,22 +139,14 @@ pub(crate) fn check(env: &Environment, v: &mut Violations) -> Sizing {
             ),
         );
     }
-    let tmp_bytes = u64::from(f.ephemeral_storage_mb) * 1_000_000;
     let limits = env.sink.endpoint().request_limits();
-    let bundle_max_bytes = f.bundle_max_bytes.unwrap_or_else(|| {
-        let half = tmp_bytes / 2;
-        limits.max_body_bytes.map_or(half, |cap| cap.min(half))
-    });
-    let object_max_bytes = f.object_max_bytes.unwrap_or_else(|| {
-        DEFAULT_OBJECT_MAX_BYTES.min(bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES))
-    });
-    let sizing = Sizing {
+    let sizing = derive(env);
+    let Sizing {
         tmp_bytes,
-        tmp_margin_bytes: tmp_bytes / 10,
         bundle_max_bytes,
         object_max_bytes,
-        download_buffer_bytes: f.download_buffer_bytes,
-    };
+        ..
+    } = sizing;
     if let Some(cap) = limits.max_body_bytes
         && bundle_max_bytes > cap
     {

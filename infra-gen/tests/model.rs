@@ -99,6 +99,50 @@ fn batching_window_within_limits_and_latency() {
 }
 
 #[test]
+fn the_declared_traffic_must_meet_the_objective_in_the_latency_model() {
+    // A 170 s window passes the static check (window + timeout within 180 s), but files wait up to the whole
+    // window: the model predicts 95% within about 165 s, and only a shorter window fixes it. (An on-premise
+    // endpoint, which declares no answer time, lets the function's timeout be this short.)
+    let mut env = production();
+    env.mapping.batching_window_seconds = 170;
+    env.function.timeout_seconds = 10;
+    env.function.http_timeout = Duration::from_secs(5);
+    env.function.deadline_margin = Duration::from_secs(1);
+    env.queue.visibility_timeout_seconds = 60;
+    let v = rejected(env.clone());
+    let [found] = v.list.as_slice() else {
+        panic!("one violation expected: {v}");
+    };
+    assert_eq!(found.field, "mapping.batching_window_seconds", "{v}");
+    for words in [
+        "misses the objective",
+        "95% of the steady files within 120 s (predicted 1",
+        "from 170 to 85",
+        "cargo xtask model test",
+    ] {
+        assert!(found.message.contains(words), "{words:?} not in: {v}");
+    }
+    // The setting it names is enough.
+    env.mapping.batching_window_seconds = 85;
+    env.validate()
+        .expect("valid with the window the model suggested");
+}
+
+#[test]
+fn declared_traffic_beyond_what_the_link_carries_names_the_link() {
+    // 20 files/s of 100 KB are about 2.5 Mbit/s of bundles: a 1 Mbit/s link never catches up.
+    let mut env = valid();
+    env.traffic.endpoint_megabits_per_second = 1;
+    env.traffic.average_files_per_second = 20;
+    env.traffic.burst_seconds = 0;
+    assert_rejects(
+        env,
+        "traffic.endpoint_megabits_per_second",
+        "(predicted never)",
+    );
+}
+
+#[test]
 fn batch_size_within_sqs_limits() {
     for (size, window) in [(0, 60), (10_001, 60), (11, 0)] {
         let mut env = valid();

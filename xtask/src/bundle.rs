@@ -30,29 +30,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let files = list_files(&args.dir)?;
-    if files.is_empty() {
-        bail!(
-            "there are no files under {}: nothing to bundle",
-            args.dir.display()
-        );
-    }
     let out_dir = match args.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut writer = BundleWriter::new_in(
-        &out_dir,
-        uuid::Uuid::now_v7().to_string(),
-        app::now_rfc3339(),
-        args.level,
-    )?;
-    let mut buffer = Vec::new();
-    for (path, key) in &files {
-        append(&mut writer, path, key, &mut buffer)
-            .with_context(|| format!("could not bundle {}", path.display()))?;
-    }
-    let bundle = writer.finish()?;
+    let bundle = bundle_dir(&args.dir, &out_dir, args.level)?;
     let sha256 = bundle.sha256_hex();
     eprintln!(
         "{} files, {} bytes in, {} bytes out (ratio {:.2}) → {}",
@@ -68,6 +50,29 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("could not write {}", args.out.display()))?;
     println!("{sha256}");
     Ok(())
+}
+
+/// Bundles the files under `dir` as the aggregator would, spooling in `out_dir`.
+pub fn bundle_dir(dir: &Path, out_dir: &Path, level: u32) -> Result<app::bundle::Bundle> {
+    let files = list_files(dir)?;
+    if files.is_empty() {
+        bail!(
+            "there are no files under {}: nothing to bundle",
+            dir.display()
+        );
+    }
+    let mut writer = BundleWriter::new_in(
+        out_dir,
+        uuid::Uuid::now_v7().to_string(),
+        app::now_rfc3339(),
+        level,
+    )?;
+    let mut buffer = Vec::new();
+    for (path, key) in &files {
+        append(&mut writer, path, key, &mut buffer)
+            .with_context(|| format!("could not bundle {}", path.display()))?;
+    }
+    Ok(writer.finish()?)
 }
 
 /// Every regular file under `dir` with its key (the relative path, `/`-separated), sorted by key.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use app::poller::{Mapping, Poller};
+use app::poller::{Mapping, Scaling};
 use app::receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, StoredBundle};
 use app::{Aggregator, RawConfig};
 use aws_config::SdkConfig;
@@ -86,6 +86,8 @@ pub struct LocalStack {
     pub breaker_table: String,
     pub receiver: Option<RunningReceiver>,
     pub endpoint_url: String,
+    /// The Basic credentials the bundled receiver requires (username, password); `None` for another endpoint.
+    pub receiver_credentials: Option<(String, String)>,
     /// The aggregator's configuration as deployed, pointed at this stack's endpoint.
     pub config: RawConfig,
     mapping: Mapping,
@@ -279,6 +281,9 @@ impl LocalStack {
         config
             .validate()
             .context("the deployed function's configuration")?;
+        let receiver_credentials = receiver
+            .as_ref()
+            .map(|_| (username.to_string(), password.clone()));
         let endpoint_url = match (&receiver, &options.nifi_url, &options.minio_endpoint) {
             (Some(r), _, _) => r.url(),
             (None, Some(u), _) => u.clone(),
@@ -303,6 +308,7 @@ impl LocalStack {
             breaker_table,
             receiver,
             endpoint_url,
+            receiver_credentials,
             config,
             mapping: Mapping {
                 queue_url,
@@ -321,27 +327,26 @@ impl LocalStack {
         Ok(stack)
     }
 
-    /// Runs the mapping until `halt`: one poller and one aggregator instance per unit of maximum concurrency.
+    /// Runs the mapping until `halt`, scaled as Lambda's (five concurrent batches at first, more while messages
+    /// wait, up to the maximum concurrency), with one aggregator instance per unit of maximum concurrency.
     pub async fn run_mapping(&self) -> Result<()> {
         let config = self.config.validate()?;
-        let pollers = (0..self.max_concurrency).map(|_| {
-            let aggregator = Aggregator::new(config.clone(), &self.sdk)
-                .with_metrics_writer(Box::new(std::io::sink()));
-            let poller = Poller::new(self.sqs.clone(), self.mapping.clone());
-            async move {
-                while !self.stop.load(Ordering::Relaxed) {
-                    if let Err(e) = poller
-                        .invoke_once(&aggregator, Duration::from_secs(1))
-                        .await
-                    {
-                        eprintln!("local: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
-        futures::future::join_all(pollers).await;
-        Ok(())
+        let aggregators: Vec<Aggregator> = (0..self.max_concurrency)
+            .map(|_| {
+                Aggregator::new(config.clone(), &self.sdk)
+                    .with_metrics_writer(Box::new(std::io::sink()))
+            })
+            .collect();
+        self.stop.store(false, Ordering::Relaxed);
+        app::poller::run_mapping(
+            &self.sqs,
+            &self.mapping,
+            Scaling::new(self.max_concurrency as u32),
+            &aggregators,
+            &self.stop,
+        )
+        .await
+        .context("the local event source mapping")
     }
 
     /// Tells the mapping to stop after the invocations under way.

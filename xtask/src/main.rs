@@ -15,6 +15,7 @@ mod generate;
 mod lambda;
 mod load;
 mod local;
+mod model;
 mod plan;
 mod replay;
 mod report;
@@ -68,6 +69,8 @@ enum Task {
     Replay(replay::Args),
     /// Measure bundling (against GNU tar|gzip and Python), memory, the handler's CPU, cold start and cost.
     Bench(bench::Args),
+    /// Model an environment's latency and bill in AWS (seeded simulation); --calibrate checks it against load runs.
+    Model(model::Args),
     /// Bundle a directory's files exactly as the aggregator does; prints the SHA-256 on the last line.
     Bundle(bundle::Args),
     /// Show what is installed and what is missing for each command, with the fix for each.
@@ -113,6 +116,7 @@ fn dispatch() -> Result<ExitCode> {
         Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
         Task::Replay(args) => ok(runtime()?.block_on(replay::run(&root, args))),
         Task::Bench(args) => ok(runtime()?.block_on(bench::run(&root, args))),
+        Task::Model(args) => ok(model::run(&root, args)),
         Task::Bundle(args) => ok(bundle::run(args)),
         Task::Doctor => ok(doctor::run(&root)),
     }

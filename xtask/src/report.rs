@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use latency_model::outcome::nearest_rank;
+
 /// The objective: 95% of files within 2 minutes, 99.9% within 3.
 pub const SLO: [(f64, Duration); 2] = [
     (0.95, Duration::from_secs(120)),
@@ -41,8 +43,109 @@ pub struct Measurements {
 /// from `sorted` count as never arriving: `None` when the rank falls among them (or there are no files).
 pub fn percentile(sorted: &[Duration], total: usize, q: f64) -> Option<Duration> {
     let total = total.max(sorted.len());
-    let rank = ((q * total as f64).ceil() as usize).max(1);
-    sorted.get(rank - 1).copied()
+    sorted.get(nearest_rank(total, q) - 1).copied()
+}
+
+/// Points drawn per distribution: enough for a smooth line, few enough for millions of files.
+const CURVE_POINTS: usize = 500;
+/// Samples drawn per line over time.
+const TIMELINE_POINTS: usize = 2000;
+
+/// One distribution on a latency picture.
+pub struct Curve<'a> {
+    pub label: String,
+    /// Latencies in seconds, sorted.
+    pub sorted: &'a [f64],
+    /// Files in all, the ones missing from `sorted` never arrived.
+    pub total: usize,
+    pub color: &'static str,
+    pub dashed: bool,
+}
+
+impl Curve<'_> {
+    /// The cumulative share at evenly spaced ranks.
+    fn points(&self) -> Vec<(f64, f64)> {
+        let total = self.total.max(self.sorted.len());
+        if total == 0 {
+            return Vec::new();
+        }
+        let mut points: Vec<(f64, f64)> = (0..=CURVE_POINTS)
+            .map(|i| nearest_rank(total, i as f64 / CURVE_POINTS as f64))
+            .filter(|&rank| rank <= self.sorted.len())
+            .map(|rank| (self.sorted[rank - 1], rank as f64 / total as f64))
+            .collect();
+        points.dedup();
+        points
+    }
+}
+
+/// Latency distributions against the objective's lines, one panel (a model against a measurement).
+pub fn latency_picture(title: &str, curves: &[Curve]) -> String {
+    let (w, h) = (900.0, 340.0);
+    let mut svg = header(w, h, title);
+    latency_panel(&mut svg, LATENCY_PANEL, curves);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn header(w: f64, h: f64, title: &str) -> String {
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="20" y="24" font-size="16" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    svg
+}
+
+/// Cumulative share of files delivered by latency, one line per curve, with the 2- and 3-minute objective lines.
+fn latency_panel(svg: &mut String, p: Panel, curves: &[Curve]) {
+    let max_s = curves
+        .iter()
+        .filter_map(|c| c.sorted.last().copied())
+        .fold(SLO[1].1.as_secs_f64() * 1.1, f64::max);
+    p.frame(
+        svg,
+        "share of files delivered within a latency (cumulative)",
+        "latency (s)",
+        max_s,
+        1.0,
+    );
+    for (i, curve) in curves.iter().enumerate() {
+        p.polyline(svg, &curve.points(), max_s, 1.0, curve.color, curve.dashed);
+        if curves.len() > 1 {
+            p.legend(svg, i, &curve.label, curve.color);
+        }
+    }
+    for (q, limit) in SLO {
+        let x = p.x + limit.as_secs_f64() / max_s * p.w;
+        let y = p.y + p.h - q * p.h;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#d62728" stroke-dasharray="4 3"/>"##,
+            p.y,
+            p.y + p.h
+        );
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#d62728" stroke-dasharray="2 3"/>"##,
+            p.x,
+            p.x + p.w
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" fill="#d62728">SLO {:.1}% ≤ {}s</text>"##,
+            x + 4.0,
+            y - 4.0,
+            q * 100.0,
+            limit.as_secs()
+        );
+    }
 }
 
 /// A percentile for the report: one decimal, or "never" for files that did not arrive.
@@ -136,25 +239,18 @@ impl Measurements {
     /// The picture: the latency distribution with the objective's lines, and throughput and backlog over time.
     pub fn svg(&self, title: &str) -> String {
         let (w, h) = (900.0, 620.0);
-        let mut svg = String::new();
-        let _ = writeln!(
-            svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(
-            svg,
-            r#"<text x="20" y="24" font-size="16" font-weight="bold">{}</text>"#,
-            escape(title)
-        );
-        self.latency_panel(
+        let mut svg = header(w, h, title);
+        let sorted: Vec<f64> = self.sorted().iter().map(Duration::as_secs_f64).collect();
+        latency_panel(
             &mut svg,
-            Panel {
-                x: 60.0,
-                y: 50.0,
-                w: 800.0,
-                h: 220.0,
-            },
+            LATENCY_PANEL,
+            &[Curve {
+                label: "delivered".into(),
+                sorted: &sorted,
+                total: self.files_uploaded,
+                color: "#1f77b4",
+                dashed: false,
+            }],
         );
         self.timeline_panel(
             &mut svg,
@@ -169,60 +265,13 @@ impl Measurements {
         svg
     }
 
-    /// Cumulative share of files delivered by latency, with the 2- and 3-minute objective lines.
-    fn latency_panel(&self, svg: &mut String, p: Panel) {
-        let sorted = self.sorted();
-        let max_s = sorted
-            .last()
-            .map_or(0.0, Duration::as_secs_f64)
-            .max(SLO[1].1.as_secs_f64() * 1.1);
-        p.frame(
-            svg,
-            "share of files delivered within a latency (cumulative)",
-            "latency (s)",
-            max_s,
-            1.0,
-        );
-        let points: Vec<(f64, f64)> = sorted
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let share = (i + 1) as f64 / self.files_uploaded.max(sorted.len()) as f64;
-                (d.as_secs_f64(), share)
-            })
-            .collect();
-        p.polyline(svg, &points, max_s, 1.0, "#1f77b4");
-        for (q, limit) in SLO {
-            let x = p.x + limit.as_secs_f64() / max_s * p.w;
-            let y = p.y + p.h - q * p.h;
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#d62728" stroke-dasharray="4 3"/>"##,
-                p.y,
-                p.y + p.h
-            );
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#d62728" stroke-dasharray="2 3"/>"##,
-                p.x,
-                p.x + p.w
-            );
-            let _ = writeln!(
-                svg,
-                r##"<text x="{:.1}" y="{:.1}" fill="#d62728">SLO {:.1}% ≤ {}s</text>"##,
-                x + 4.0,
-                y - 4.0,
-                q * 100.0,
-                limit.as_secs()
-            );
-        }
-    }
-
     /// Files per second uploaded and delivered, and the queue's backlog, over the run.
     fn timeline_panel(&self, svg: &mut String, p: Panel) {
         let end = self.samples.last().map_or(1.0, |s| s.at.max(1.0));
+        let stride = self.samples.len().div_ceil(TIMELINE_POINTS).max(1);
+        let samples: Vec<Sample> = self.samples.iter().step_by(stride).copied().collect();
         let rates = |pick: fn(&Sample) -> usize| -> Vec<(f64, f64)> {
-            self.samples
+            samples
                 .windows(2)
                 .map(|w| {
                     let dt = (w[1].at - w[0].at).max(1e-3);
@@ -235,11 +284,7 @@ impl Measurements {
         };
         let uploaded = rates(|s| s.uploaded);
         let delivered = rates(|s| s.delivered);
-        let backlog: Vec<(f64, f64)> = self
-            .samples
-            .iter()
-            .map(|s| (s.at, s.backlog as f64))
-            .collect();
+        let backlog: Vec<(f64, f64)> = samples.iter().map(|s| (s.at, s.backlog as f64)).collect();
         let top = uploaded
             .iter()
             .chain(&delivered)
@@ -254,25 +299,16 @@ impl Measurements {
             end,
             top,
         );
-        p.polyline(svg, &uploaded, end, top, "#2ca02c");
-        p.polyline(svg, &delivered, end, top, "#1f77b4");
-        p.polyline(svg, &backlog, end, top, "#ff7f0e");
-        for (i, (name, color)) in [
-            ("uploaded/s", "#2ca02c"),
-            ("delivered/s", "#1f77b4"),
-            ("backlog", "#ff7f0e"),
+        for (i, (name, points, color)) in [
+            ("uploaded/s", &uploaded, "#2ca02c"),
+            ("delivered/s", &delivered, "#1f77b4"),
+            ("backlog", &backlog, "#ff7f0e"),
         ]
-        .iter()
+        .into_iter()
         .enumerate()
         {
-            let x = p.x + 10.0 + i as f64 * 120.0;
-            let _ = writeln!(
-                svg,
-                r#"<rect x="{x}" y="{}" width="12" height="3" fill="{color}"/><text x="{}" y="{}">{name}</text>"#,
-                p.y + 12.0,
-                x + 16.0,
-                p.y + 16.0
-            );
+            p.polyline(svg, points, end, top, color, false);
+            p.legend(svg, i, name, color);
         }
     }
 }
@@ -285,6 +321,14 @@ struct Panel {
     w: f64,
     h: f64,
 }
+
+/// Where the latency distribution goes, at the top of a picture.
+const LATENCY_PANEL: Panel = Panel {
+    x: 60.0,
+    y: 50.0,
+    w: 800.0,
+    h: 220.0,
+};
 
 impl Panel {
     fn frame(&self, svg: &mut String, title: &str, x_label: &str, x_max: f64, y_max: f64) {
@@ -325,6 +369,19 @@ impl Panel {
         );
     }
 
+    /// The `index`th entry of a legend along the panel's top.
+    fn legend(&self, svg: &mut String, index: usize, name: &str, color: &str) {
+        let x = self.x + 10.0 + index as f64 * 140.0;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{x}" y="{}" width="12" height="3" fill="{color}"/><text x="{}" y="{}">{}</text>"#,
+            self.y + 12.0,
+            x + 16.0,
+            self.y + 16.0,
+            escape(name)
+        );
+    }
+
     fn polyline(
         &self,
         svg: &mut String,
@@ -332,6 +389,7 @@ impl Panel {
         x_max: f64,
         y_max: f64,
         color: &str,
+        dashed: bool,
     ) {
         if points.is_empty() {
             return;
@@ -346,9 +404,14 @@ impl Panel {
                 )
             })
             .collect();
+        let dash = if dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = writeln!(
             svg,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{}"/>"#,
             coords.join(" ")
         );
     }

@@ -19,6 +19,7 @@ fn every_command_has_help() {
         "bundle",
         "bench",
         "load",
+        "model",
     ] {
         xtask(&[command, "--help"])
             .run()
@@ -41,6 +42,7 @@ fn an_unknown_environment_is_refused_with_the_known_ones() {
         ("secret", &[]),
         ("bootstrap", &[]),
         ("replay", bundle),
+        ("model", &[]),
     ] {
         let mut args = vec![command, "staging"];
         args.extend_from_slice(extra);
@@ -48,6 +50,19 @@ fn an_unknown_environment_is_refused_with_the_known_ones() {
             "unknown environment \"staging\": the known environments are local, dev, prod",
         );
     }
+}
+
+#[test]
+fn the_model_calibrates_against_the_local_stack_only() {
+    let run = xtask(&["model", "prod", "--calibrate"]).run();
+    run.assert_code(1)
+        .assert_contains("`cargo xtask model local --calibrate`");
+    // It stops before starting anything.
+    assert!(!run.all().contains("moto server"), "{}", run.all());
+    xtask(&["model", "prod", "--burst", "100"])
+        .run()
+        .assert_code(1)
+        .assert_contains("RATE:DURATION");
 }
 
 #[test]

@@ -202,14 +202,17 @@ impl Stack {
     }
 
     pub fn poller_with(&self, batch_size: usize, batching_window: Duration) -> Poller {
-        Poller::new(
-            self.sqs.clone(),
-            Mapping {
-                queue_url: self.queue_url.clone(),
-                batch_size,
-                batching_window,
-                function_timeout: Duration::from_secs(60),
-            },
+        ok(
+            "poller",
+            Poller::new(
+                self.sqs.clone(),
+                Mapping {
+                    queue_url: self.queue_url.clone(),
+                    batch_size,
+                    batching_window,
+                    function_timeout: Duration::from_secs(60),
+                },
+            ),
         )
     }
 

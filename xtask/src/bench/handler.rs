@@ -164,7 +164,7 @@ async fn invoke_all(
             batching_window: Duration::from_secs(30),
             function_timeout: Duration::from_secs(900),
         },
-    );
+    )?;
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
     for invocation in 0..INVOCATIONS {

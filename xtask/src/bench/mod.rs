@@ -6,7 +6,7 @@
 //! (`handler`), and its CPU time becomes the cost per million files (`cost`). The table is printed and
 //! written to `target/bench/bench.json`.
 
-mod cost;
+pub(crate) mod cost;
 mod data;
 mod handler;
 mod measure;

@@ -35,6 +35,9 @@ use deployed::Deployed;
 
 /// The most files one run may upload, whatever rate and duration ask for.
 const MAX_FILES: usize = 100_000;
+/// The smallest and largest file a run uploads by default (the mean is 100 KB, the seeds' size).
+pub const MIN_SIZE: usize = 50_000;
+pub const MAX_SIZE: usize = 150_000;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -52,10 +55,10 @@ pub struct Args {
     #[arg(long, default_value_t = 60)]
     pub duration: u64,
     /// Smallest file, in bytes.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = MIN_SIZE)]
     pub min_size: usize,
     /// Largest file, in bytes (sizes are spread evenly between the two; the mean is their middle).
-    #[arg(long, default_value_t = 150_000)]
+    #[arg(long, default_value_t = MAX_SIZE)]
     pub max_size: usize,
     /// How long to wait for the last files after the uploads end, in seconds.
     #[arg(long, default_value_t = 600)]
@@ -108,6 +111,28 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
         bail!("the service level objective was missed");
     }
     Ok(())
+}
+
+/// A run against a local stack that is already up: `rate` files/s for `duration` seconds of the default sizes,
+/// waiting for every file; what `cargo xtask model local --calibrate` compares the model with.
+pub async fn run_on(stack: &LocalStack, rate: f64, duration: u64) -> Result<Measurements> {
+    let args = Args {
+        env: None,
+        yes: false,
+        rate,
+        duration,
+        min_size: MIN_SIZE,
+        max_size: MAX_SIZE,
+        drain_timeout: 600,
+        require_slo: false,
+        stack: StackOptions::default(),
+    };
+    let count = ((rate * duration as f64).round() as usize).clamp(1, MAX_FILES);
+    let (m, _, _) = stack
+        .with_mapping(drive(&Under::Local(stack), &args, count))
+        .await??;
+    println!("{}", m.text());
+    Ok(m)
 }
 
 /// What a run against a deployed environment may do: never prod (the files would reach its on-premise
