@@ -15,7 +15,7 @@ use futures::StreamExt;
 
 use crate::archive::{self, archive_key};
 use crate::breaker::{Admission, Breaker, Transition};
-use crate::bundle::{Bundle, BundleError, BundleWriter, entry_path};
+use crate::bundle::{Bundle, BundleError, BundleWriter};
 use crate::config::{Config, SinkConfig};
 use crate::credentials::SecretCache;
 use crate::delivery::{DeliveryError, FailureKind, MinioSink, NifiSink, Parcel, Sink};
@@ -383,7 +383,7 @@ impl Aggregator {
                 let entry = FileEntry {
                     bucket: fetched.object.bucket.clone(),
                     key: fetched.object.key.clone(),
-                    path: entry_path(&fetched.object.key),
+                    path: String::new(),
                     version_id: fetched.version_id.clone(),
                     size: fetched.size,
                     etag: fetched.etag.clone(),

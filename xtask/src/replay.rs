@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use app::archive::SHA256_METADATA;
+use app::bundle::layout::{self, Place};
 use app::credentials::SecretCache;
 use app::delivery::{MinioSink, NifiSink, Parcel, Sink};
 use app::manifest::{MANIFEST_NAME, Manifest};
@@ -426,19 +427,38 @@ fn download_bar(total: u64, key: &str) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// The bundle's `MANIFEST.json` (its last entry): the bundle id and file count the endpoint is told.
+/// The bundle's `MANIFEST.json`, its last entry: the bundle id and file count the endpoint is told. A
+/// format-2 bundle with an entry outside `files/` is refused (docs/bundle-format.md); format 1 (no `format`
+/// in the manifest) is the layout written before it, replayed as it is.
 fn read_manifest(path: &Path) -> Result<Manifest> {
     let file = std::fs::File::open(path)?;
     let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(
         std::io::BufReader::new(file),
     ));
+    let mut manifest: Option<Manifest> = None;
+    let mut first_outside: Option<String> = None;
     for entry in archive.entries()? {
         let entry = entry?;
-        if entry.path_bytes().as_ref() == MANIFEST_NAME.as_bytes() {
-            return serde_json::from_reader(entry).context("the manifest is not valid JSON");
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if manifest.is_some() {
+            bail!("{MANIFEST_NAME} is not the last entry of the bundle (`{name}` follows it)");
+        }
+        match layout::place_of(&entry.path_bytes()) {
+            Place::Manifest => {
+                manifest =
+                    Some(serde_json::from_reader(entry).context("the manifest is not valid JSON")?);
+            }
+            Place::Outside if first_outside.is_none() => first_outside = Some(name),
+            Place::Outside | Place::File => {}
         }
     }
-    bail!("the bundle has no {MANIFEST_NAME}")
+    let Some(manifest) = manifest else {
+        bail!("the bundle has no {MANIFEST_NAME}")
+    };
+    if let Some(name) = first_outside.filter(|_| manifest.format >= layout::FORMAT) {
+        return Err(layout::OutsideFiles(name).into());
+    }
+    Ok(manifest)
 }
 
 /// Accepts RFC 3339, `YYYY-MM-DD` and `YYYY-MM-DDTHH`, all UTC.
