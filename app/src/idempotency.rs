@@ -3,7 +3,7 @@
 //!
 //! States of a record (key `id` = the object's identity: bucket, key and version id or ETag):
 //! - absent → **IN_PROGRESS** by one conditional PutItem (the claim), with a lease that ends at the claiming
-//!   invocation's deadline and an `owner` (the bundle id). A record whose lease has ended, or a COMPLETED one
+//!   invocation's deadline and an `owner` (the claiming invocation). A record whose lease has ended, or a COMPLETED one
 //!   whose expiry has passed, may be claimed again by the same write.
 //! - IN_PROGRESS → **COMPLETED** after delivery, with the bundle id, when the endpoint acknowledged it
 //!   (`completed_at_ms`: what an operator asks of a file, and what `cargo xtask load --env` measures) and an
