@@ -1,5 +1,6 @@
-//! Claims on files in DynamoDB, so that each file is delivered once even when S3 or SQS repeat themselves
-//! and invocations overlap.
+//! Claims on files in DynamoDB, so that repeated S3 events, retried batches and overlapping invocations do not
+//! send a file the endpoint already acknowledged: duplicates are removed before delivery. Delivery itself is
+//! at least once — docs/delivery-guarantees.md lists the windows in which a file is sent again.
 //!
 //! States of a record (key `id` = the object's identity: bucket, key and version id or ETag):
 //! - absent → **IN_PROGRESS** by one conditional PutItem (the claim), with a lease that ends at the claiming
