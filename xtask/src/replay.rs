@@ -543,6 +543,53 @@ mod tests {
         assert!(parse_time("yesterday").is_err());
     }
 
+    /// A bundle of `entries` (path, content), in order, written as a file.
+    fn bundle_of(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let gzip = flate2::write::GzEncoder::new(
+            file.reopen().expect("reopen"),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gzip);
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            tar.append_data(&mut header, path, *data).expect("entry");
+        }
+        tar.into_inner().expect("tar").finish().expect("gzip");
+        file
+    }
+
+    #[test]
+    fn the_manifest_is_the_last_entry_and_format_2_keeps_every_file_under_files() {
+        let v2 = br#"{"format":2,"bundle_id":"b2","created_at":"2026-01-02T03:04:05Z","files":[]}"#;
+        let v1 = br#"{"bundle_id":"b1","created_at":"2026-01-02T03:04:05Z","files":[]}"#;
+        let read = |entries: &[(&str, &[u8])]| read_manifest(bundle_of(entries).path());
+
+        let manifest = read(&[
+            ("files/000000/MANIFEST.json", b"a file"),
+            (MANIFEST_NAME, v2),
+        ])
+        .expect("format 2");
+        assert_eq!((manifest.format, manifest.bundle_id.as_str()), (2, "b2"));
+        let outside = read(&[("notes.txt", b"x"), (MANIFEST_NAME, v2)]).expect_err("outside");
+        assert!(
+            outside
+                .to_string()
+                .contains("`notes.txt` is outside `files/`"),
+            "{outside}"
+        );
+        let not_last = read(&[(MANIFEST_NAME, v2), ("files/000000/a", b"x")]).expect_err("order");
+        assert!(
+            not_last.to_string().contains("not the last entry"),
+            "{not_last}"
+        );
+        // Archived before format 2: objects under their keys.
+        let legacy = read(&[("in/one.txt", b"x"), (MANIFEST_NAME, v1)]).expect("format 1");
+        assert_eq!(legacy.format, 1);
+    }
+
     #[test]
     fn reads_restore_states() {
         assert!(matches!(restore_state(None), Restore::None));
