@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redelivery::Schedule;
@@ -36,6 +37,10 @@ pub struct Config {
     pub multipart_part_size: u64,
     /// Objects up to this size are buffered in memory while the bundle is written; larger ones go to a temp file.
     pub memory_spool_limit: u64,
+    /// The limits that size the function's temp dir (`BUNDLE_MAX_BYTES` ...).
+    pub limits: Limits,
+    /// Where bundles are spooled and large downloads wait: the temp dir unless `SPOOL_DIR` says otherwise.
+    pub spool_dir: PathBuf,
     pub http_connect_timeout: Duration,
     pub http_timeout: Duration,
     pub secret_cache: Duration,
@@ -47,6 +52,30 @@ pub struct Config {
     pub s3_force_path_style: bool,
     /// The name metrics are dimensioned by: the Lambda function's name when it runs in Lambda.
     pub function_name: String,
+}
+
+/// What one invocation may take on: designed so that the temp dir holds a bundle and the downloads in flight
+/// (`BUNDLE_MAX_BYTES` + max(`DOWNLOAD_BUFFER_BYTES`, `OBJECT_MAX_BYTES`)), and no work outlives the deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest bundle, in compressed bytes; a batch that holds more goes out as several bundles.
+    pub bundle_max_bytes: u64,
+    /// Objects larger than this (by the event's size) are dead-lettered without being downloaded.
+    pub object_max_bytes: u64,
+    /// The bytes of downloads in flight at once, by the events' sizes.
+    pub download_buffer_bytes: u64,
+    /// No archive or delivery starts with less than this left before the deadline.
+    pub deadline_margin: Duration,
+}
+
+/// What a bundle's tar entry and manifest may add to its one object, at most, beside gzip's framing.
+pub const BUNDLE_OVERHEAD_BYTES: u64 = 64 << 10;
+
+/// The largest object a bundle of `bundle_max_bytes` always holds: its tar entry and manifest
+/// ([`BUNDLE_OVERHEAD_BYTES`]) and gzip's worst expansion, which for incompressible data is about 1/1000 of it
+/// (bundle::MEMBER_OVERHEAD per 1 MiB member) and is counted as 1/512. infra-gen's sizing applies the same rule.
+pub fn largest_object_in(bundle_max_bytes: u64) -> u64 {
+    bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES) / 513 * 512
 }
 
 /// The circuit breaker's tuning.
@@ -168,6 +197,8 @@ impl RawConfig {
             ));
         }
         let multipart_part_size = v.number("MULTIPART_PART_BYTES", 16 << 20, 5 << 20, 5 << 30);
+        let limits = v.limits();
+        let spool_dir = v.directory("SPOOL_DIR", std::env::temp_dir());
         // Placeholders stand where a problem was recorded; the config is only returned when there is none.
         let config = Config {
             sink: SinkConfig::Nifi { url: String::new() },
@@ -186,6 +217,8 @@ impl RawConfig {
             multipart_threshold: v.number("MULTIPART_THRESHOLD_BYTES", 64 << 20, 5 << 20, 5 << 30),
             multipart_part_size,
             memory_spool_limit: v.number("MEMORY_SPOOL_LIMIT_BYTES", 1 << 20, 0, 1 << 30),
+            limits,
+            spool_dir,
             http_connect_timeout: Duration::from_millis(v.number(
                 "HTTP_CONNECT_TIMEOUT_MS",
                 5_000u64,
@@ -263,6 +296,49 @@ impl Validator<'_> {
 
     fn optional(&self, name: &str, default: &str) -> String {
         self.get(name).unwrap_or_else(|| default.to_string())
+    }
+
+    /// The size and time limits, checked against each other.
+    fn limits(&mut self) -> Limits {
+        let bundle_max_bytes: u64 = self.number("BUNDLE_MAX_BYTES", 256 << 20, 128 << 10, 10 << 30);
+        let fits = largest_object_in(bundle_max_bytes);
+        let object_max_bytes = self.number("OBJECT_MAX_BYTES", fits.min(128 << 20), 1, 10 << 30);
+        if object_max_bytes > fits {
+            self.problems.push(format!(
+                "OBJECT_MAX_BYTES ({object_max_bytes}) does not fit in a bundle of BUNDLE_MAX_BYTES \
+                 ({bundle_max_bytes}) with room for its tar entry, manifest and gzip framing: \
+                 lower it to {fits} or raise BUNDLE_MAX_BYTES"
+            ));
+        }
+        Limits {
+            bundle_max_bytes,
+            object_max_bytes,
+            download_buffer_bytes: self.number(
+                "DOWNLOAD_BUFFER_BYTES",
+                64 << 20,
+                1 << 10,
+                10 << 30,
+            ),
+            deadline_margin: Duration::from_millis(self.number(
+                "DEADLINE_MARGIN_MS",
+                10_000u64,
+                0,
+                900_000,
+            )),
+        }
+    }
+
+    fn directory(&mut self, name: &str, default: PathBuf) -> PathBuf {
+        let Some(dir) = self.get(name).map(PathBuf::from) else {
+            return default;
+        };
+        if !dir.is_dir() {
+            self.problems.push(format!(
+                "{name} is `{}`, which is not a directory: create it, or unset {name} to use the temp dir",
+                dir.display()
+            ));
+        }
+        dir
     }
 
     fn flag(&mut self, name: &str) -> bool {
@@ -345,6 +421,11 @@ mod tests {
         assert_eq!(config.download_concurrency, 32);
         assert_eq!(config.redelivery.base_seconds(), 20);
         assert_eq!(config.secret_cache, Duration::from_secs(300));
+        assert_eq!(config.limits.bundle_max_bytes, 256 << 20);
+        assert_eq!(config.limits.object_max_bytes, 128 << 20);
+        assert_eq!(config.limits.download_buffer_bytes, 64 << 20);
+        assert_eq!(config.limits.deadline_margin, Duration::from_secs(10));
+        assert_eq!(config.spool_dir, std::env::temp_dir());
         assert_eq!(
             config.sink,
             SinkConfig::Nifi {
@@ -387,6 +468,23 @@ mod tests {
             raw.validate().expect("valid").sink,
             SinkConfig::Minio { .. }
         ));
+    }
+
+    #[test]
+    fn an_object_limit_that_cannot_fit_a_bundle_is_rejected_and_a_small_cap_lowers_the_default() {
+        let mut raw = minimal();
+        raw.set("BUNDLE_MAX_BYTES", (1u64 << 20).to_string());
+        let limits = raw.validate().expect("valid").limits;
+        assert_eq!(limits.object_max_bytes, largest_object_in(1 << 20));
+        raw.set("OBJECT_MAX_BYTES", (1u64 << 20).to_string());
+        raw.set("SPOOL_DIR", "/nonexistent/spool");
+        let text = raw.validate().expect_err("invalid").to_string();
+        assert!(
+            text.contains("OBJECT_MAX_BYTES (1048576) does not fit"),
+            "{text}"
+        );
+        assert!(text.contains("lower it to 980992"), "{text}");
+        assert!(text.contains("SPOOL_DIR is `/nonexistent/spool`"), "{text}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Claims on files in DynamoDB, so that each file is delivered once even when S3 or SQS repeat themselves
-//! and invocations overlap.
+//! Claims on files in DynamoDB, so that repeated S3 events, retried batches and overlapping invocations do not
+//! send a file the endpoint already acknowledged: duplicates are removed before delivery. Delivery itself is
+//! at least once — docs/delivery-guarantees.md lists the windows in which a file is sent again.
 //!
 //! States of a record (key `id` = the object's identity: bucket, key and version id or ETag):
 //! - absent → **IN_PROGRESS** by one conditional PutItem (the claim), with a lease that ends at the claiming
-//!   invocation's deadline and an `owner` (the bundle id). A record whose lease has ended, or a COMPLETED one
+//!   invocation's deadline and an `owner` (the claiming invocation). A record whose lease has ended, or a COMPLETED one
 //!   whose expiry has passed, may be claimed again by the same write.
 //! - IN_PROGRESS → **COMPLETED** after delivery, with the bundle id, when the endpoint acknowledged it
 //!   (`completed_at_ms`: what an operator asks of a file, and what `cargo xtask load --env` measures) and an

@@ -1,8 +1,9 @@
-//! The file aggregator: turns an SQS batch of S3 events into one verified tar.gz bundle, archives it and
-//! delivers it to NiFi or MinIO; plus the NiFi-compatible receiver used by tests, local runs and dev.
+//! The file aggregator: turns an SQS batch of S3 events into verified tar.gz bundles, archives them and
+//! delivers them to NiFi or MinIO; plus the NiFi-compatible receiver used by tests, local runs and dev.
 
 pub mod archive;
 pub mod breaker;
+pub mod bundler;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod poller;
 pub mod queue;
 pub mod receiver;
+pub mod version;
 
 pub use bundle::{self, manifest};
 pub use config::{Config, RawConfig};

@@ -1,5 +1,6 @@
-//! What the handler does to SQS messages itself: sends poison to the dead-letter queue with its reason, and
-//! hides messages it returns because of the endpoint for the redelivery schedule's hold (see `redelivery`).
+//! What the handler does to SQS messages itself: sends what can never be delivered to the dead-letter queue
+//! with its reason, and hides messages it returns for a while: for the redelivery schedule's hold when the
+//! endpoint failed (see `redelivery`), briefly when the work was handed back unfinished.
 
 use std::time::Duration;
 
@@ -35,12 +36,15 @@ impl Queues {
         }
     }
 
-    /// Sends a poison message's body to the DLQ with why it is poison; the caller then acknowledges it.
+    /// Sends a message's body to the DLQ with why it can never be delivered — attributes `reason` (words),
+    /// `kind` (`poison`, `gone`, `unreadable`, `oversize`), `source_message_id`, `failed_at`; the caller then
+    /// acknowledges it.
     pub async fn dead_letter(
         &self,
         message_id: &str,
         body: &str,
         reason: &str,
+        kind: &str,
     ) -> Result<(), String> {
         let text = |v: &str| {
             MessageAttributeValue::builder()
@@ -60,6 +64,7 @@ impl Queues {
             .queue_url(&self.dlq_url)
             .message_body(body)
             .message_attributes("reason", text(reason)?)
+            .message_attributes("kind", text(kind)?)
             .message_attributes("source_message_id", text(message_id)?)
             .message_attributes("failed_at", text(&crate::now_rfc3339())?)
             .send()
@@ -99,7 +104,24 @@ impl Queues {
                 .send()
                 .await
             {
-                Ok(out) => failed += out.failed().len(),
+                Ok(out) => {
+                    for entry in out.failed() {
+                        let message_id = entry
+                            .id()
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| chunk.get(i))
+                            .map_or("unknown", |h| h.message_id.as_str());
+                        tracing::warn!(
+                            message_id,
+                            code = entry.code(),
+                            error = entry.message().unwrap_or_default(),
+                            sender_fault = entry.sender_fault(),
+                            "could not hold a message back; it returns after the queue's visibility timeout"
+                        );
+                    }
+                    failed += out.failed().len();
+                }
                 Err(e) => {
                     tracing::warn!(error = %DisplayErrorContext(e), "could not hold messages back");
                     failed += chunk.len();

@@ -3,9 +3,10 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use app::receiver::Fault;
+use aws_lambda_events::event::sqs::SqsEvent;
 use common::{Captured, Stack};
 
 const CONTENT_MARKER: &str = "CONTENT-MARKER-5b9e1c0d";
@@ -42,6 +43,17 @@ async fn logs_and_metrics_carry_no_content_and_no_credentials() {
         .invoke_once(&aggregator, Duration::from_secs(5))
         .await
         .expect("invoke");
+    // A hold SQS refuses (the receipt handle is not one it gave out) is logged with the message and why.
+    stack.upload("marked/held.txt", content(12)).await;
+    let mut held = SqsEvent::default();
+    held.records = vec![common::s3_message(
+        "held-1",
+        "marked/held.txt",
+        &content(12),
+    )];
+    aggregator
+        .handle(held, SystemTime::now() + Duration::from_secs(60))
+        .await;
     stack.receiver.set_fault(Fault::None);
     // A deleted object and a poison message.
     stack.upload("marked/gone.txt", content(10)).await;
@@ -81,6 +93,13 @@ async fn logs_and_metrics_carry_no_content_and_no_credentials() {
     );
     let text = captured.text();
     assert!(text.contains("bundle delivered"), "logs were captured");
+    assert!(
+        captured.documents().iter().any(|line| {
+            line["fields"]["message_id"] == "held-1"
+                && line["fields"]["code"] == "ReceiptHandleIsInvalid"
+        }),
+        "the refused hold is logged with its message id and code"
+    );
     assert!(text.contains("\"_aws\""), "metrics were captured");
     for secret in [
         CONTENT_MARKER,

@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use app::bundle::layout;
 use app::headers;
 use app::manifest::{FileEntry, MANIFEST_NAME, Manifest};
 use app::receiver::{self, BasicCredentials, Fault, ReceiverConfig, RunningReceiver, Stats};
@@ -20,6 +21,7 @@ fn sha_hex(bytes: &[u8]) -> String {
 
 fn manifest_for(bundle_id: &str, files: &[(&str, &[u8])]) -> Manifest {
     Manifest {
+        format: layout::FORMAT,
         bundle_id: bundle_id.to_owned(),
         created_at: "2026-01-02T03:04:05Z".to_owned(),
         files: files
@@ -38,14 +40,17 @@ fn manifest_for(bundle_id: &str, files: &[(&str, &[u8])]) -> Manifest {
     }
 }
 
+/// Appends an entry named exactly `path`, as a careless or hostile sender could (tar-rs itself refuses `..`).
 fn append(builder: &mut tar::Builder<impl Write>, path: &str, data: &[u8]) {
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
     header.set_mode(0o644);
     header.set_mtime(1_700_000_000);
-    builder
-        .append_data(&mut header, path, data)
-        .expect("append tar entry");
+    let name = &mut header.as_old_mut().name;
+    assert!(path.len() < name.len(), "{path} needs a long-name entry");
+    name[..path.len()].copy_from_slice(path.as_bytes());
+    header.set_cksum();
+    builder.append(&header, data).expect("append tar entry");
 }
 
 /// A tar.gz with `entries` in order and `manifest` as the last entry.
@@ -67,9 +72,12 @@ fn tar_gz(entries: &[(&str, &[u8])], manifest: &Manifest) -> Vec<u8> {
 }
 
 const FILES: &[(&str, &[u8])] = &[
-    ("incoming/a.csv", b"id,value\n1,alpha\n2,beta\n"),
-    ("incoming/b.json", b"{\"hello\":\"world\"}"),
-    ("c with space.txt", b"third file"),
+    (
+        "files/000000/incoming/a.csv",
+        b"id,value\n1,alpha\n2,beta\n",
+    ),
+    ("files/000001/incoming/b.json", b"{\"hello\":\"world\"}"),
+    ("files/000002/c with space.txt", b"third file"),
 ];
 
 fn good_bundle(bundle_id: &str) -> (Vec<u8>, Manifest) {
@@ -277,7 +285,7 @@ async fn bundles_that_do_not_match_their_manifest_are_rejected_with_422() {
     // (what is wrong, body, file count header, bundle id header, a word the message must contain)
     let tampered: Vec<(&str, &[u8])> = vec![
         FILES[0],
-        ("incoming/b.json", b"{\"hello\":\"WORLD\"}"),
+        ("files/000001/incoming/b.json", b"{\"hello\":\"WORLD\"}"),
         FILES[2],
     ];
     let missing: Vec<(&str, &[u8])> = vec![FILES[0], FILES[2]];
@@ -396,6 +404,81 @@ async fn bundles_that_do_not_match_their_manifest_are_rejected_with_422() {
     assert_eq!(stats.stored, 0);
     assert_eq!(stats.rejected.get("manifest_mismatch"), Some(&n));
     assert_eq!(stats.rejected.get("invalid_bundle"), Some(&1));
+}
+
+/// Format 2: the manifest is the last entry, named MANIFEST.json at the top level, and every file is under
+/// `files/` — so a file keyed MANIFEST.json is just a file, and anything else at the top level is refused.
+/// A bundle of format 1 (no `format` in its manifest, archived before this layout) is still taken.
+#[tokio::test]
+async fn the_manifest_is_the_last_entry_and_every_file_is_under_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rx = start(dir.path()).await;
+    let client = client();
+    let send = |body: Vec<u8>, id: &'static str, count: usize| {
+        let client = client.clone();
+        let url = rx.url();
+        async move {
+            let resp = post(
+                &client,
+                &url,
+                body.clone(),
+                &bundle_headers(&body, id, count),
+            )
+            .await
+            .expect("post");
+            (resp.status(), resp.text().await.expect("text"))
+        }
+    };
+
+    let keyed_like_the_manifest: &[(&str, &[u8])] = &[
+        ("files/000000/MANIFEST.json", b"{\"not\":\"the manifest\"}"),
+        ("files/000001/MANIFEST.json", b"a second version"),
+    ];
+    let manifest = manifest_for("layout-1", keyed_like_the_manifest);
+    let (status, text) = send(tar_gz(keyed_like_the_manifest, &manifest), "layout-1", 2).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    let outside: &[(&str, &[u8])] = &[FILES[0], ("notes.txt", b"at the top level")];
+    let manifest = manifest_for("layout-2", outside);
+    let (status, text) = send(tar_gz(outside, &manifest), "layout-2", 2).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("`notes.txt` is outside `files/`"), "{text}");
+
+    let escaping: &[(&str, &[u8])] = &[("files/../escaped.txt", b"up and out")];
+    let manifest = manifest_for("layout-3", escaping);
+    let (status, text) = send(tar_gz(escaping, &manifest), "layout-3", 1).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+
+    // Format 1: files under their keys, the manifest without `format`.
+    let legacy: &[(&str, &[u8])] = &[("incoming/a.csv", b"id\n1\n")];
+    let mut manifest = serde_json::to_value(manifest_for("layout-4", legacy)).expect("json");
+    manifest.as_object_mut().expect("object").remove("format");
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    append(&mut builder, legacy[0].0, legacy[0].1);
+    append(
+        &mut builder,
+        MANIFEST_NAME,
+        &serde_json::to_vec(&manifest).expect("json"),
+    );
+    let body = builder.into_inner().expect("tar").finish().expect("gzip");
+    let (status, text) = send(body, "layout-4", 1).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    let stored: Vec<String> = rx
+        .stored_bundles()
+        .expect("records")
+        .into_iter()
+        .map(|b| format!("{} format {}", b.bundle_id, b.manifest.format))
+        .collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(
+        stored.contains(&"layout-1 format 2".to_string()),
+        "{stored:?}"
+    );
+    assert!(
+        stored.contains(&"layout-4 format 1".to_string()),
+        "{stored:?}"
+    );
 }
 
 #[tokio::test]
@@ -795,7 +878,7 @@ fn write_large_bundle(
     header.set_mtime(1_700_000_000);
     builder.append_data(
         &mut header,
-        "large/noise.bin",
+        "files/000000/large/noise.bin",
         Noise {
             state: 0x9E37_79B9_7F4A_7C15,
             left: size,
@@ -805,7 +888,7 @@ fn write_large_bundle(
     manifest.files.push(FileEntry {
         bucket: "landing".into(),
         key: "large/noise.bin".into(),
-        path: "large/noise.bin".into(),
+        path: "files/000000/large/noise.bin".into(),
         version_id: None,
         size,
         etag: "\"x\"".into(),

@@ -1,32 +1,24 @@
 //! The resilience promises, with time compressed through configuration: outages lose nothing and do not
-//! dead-letter, the breaker protects the endpoint, each file is delivered once, crashes lose nothing.
+//! dead-letter, the breaker protects the endpoint, repeated events and overlapping invocations deliver a file
+//! once, crashes lose nothing, a full temp dir or a near deadline hands work back without losing it.
 
 mod common;
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use app::poller::{Invocation, Mapping, Poller};
 use app::receiver::Fault;
 use app::{Aggregator, RawConfig};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use common::{ARCHIVE, Stack, s3_message};
+use aws_lambda_events::event::sqs::SqsMessage;
+use common::{
+    Captured, Stack, breaker_state, event_of, failed_ids, message_ids, noise, s3_message,
+    s3_message_of_version,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-fn event_of(messages: &[SqsMessage]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages.to_vec();
-    event
-}
-
-fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect()
-}
 
 /// Uploads `n` files named `<prefix>/<i>.txt` and returns the messages S3 would send for them.
 async fn files(stack: &Stack, prefix: &str, n: usize) -> Vec<SqsMessage> {
@@ -207,7 +199,9 @@ async fn a_slow_endpoint_counts_as_failing_and_opens_the_breaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_between_archive_and_delivery_loses_nothing() {
     let stack = Stack::start_with(4, 50).await;
-    let raw = stack.raw_config();
+    let mut raw = stack.raw_config();
+    // The function timeout below is 3 s: leave it time to archive and begin the delivery.
+    raw.set("DEADLINE_MARGIN_MS", "500");
     // The endpoint stalls, so the invocation is surely between archive and delivery when it is killed.
     stack.receiver.set_fault(Fault::Timeout {
         delay: Duration::from_secs(30),
@@ -240,14 +234,7 @@ async fn a_crash_between_archive_and_delivery_loses_nothing() {
     let archived = async {
         let started = Instant::now();
         loop {
-            let listed = stack
-                .s3
-                .list_objects_v2()
-                .bucket(ARCHIVE)
-                .send()
-                .await
-                .expect("list");
-            if !listed.contents().is_empty() {
+            if !stack.archived_keys().await.is_empty() {
                 break;
             }
             assert!(started.elapsed() < MINUTE, "no bundle was archived");
@@ -289,15 +276,9 @@ async fn repeated_events_and_retried_batches_deliver_each_file_once() {
     // Each file's record says which bundle carried it and when the endpoint acknowledged it (what
     // `cargo xtask load --env` measures latency by).
     let stored = stack.receiver.stored_bundles().expect("bundles");
-    let records = stack
-        .dynamodb
-        .scan()
-        .table_name("claims")
-        .send()
-        .await
-        .expect("the claims table");
-    assert_eq!(records.items().len(), 3, "one record per distinct file");
-    for record in records.items() {
+    let records = stack.claims().await;
+    assert_eq!(records.len(), 3, "one record per distinct file");
+    for record in &records {
         let field = |name: &str| {
             record
                 .get(name)
@@ -433,4 +414,244 @@ async fn an_outage_cannot_push_a_message_to_the_redrive_limit() {
 fn epoch_ms(t: SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A tmpfs of `size` mounted for one test, unmounted when dropped; mounting needs root or passwordless sudo.
+struct Tmpfs {
+    mount_point: tempfile::TempDir,
+    sudo: bool,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let mount_point = tempfile::tempdir().expect("a mount point");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        let status = Tmpfs::command(!root, "mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=1777"),
+                "tmpfs",
+            ])
+            .arg(mount_point.path())
+            .status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "could not mount a {size} tmpfs at {} ({status:?}): this test needs root, or passwordless sudo \
+             for mount and umount",
+            mount_point.path().display()
+        );
+        Tmpfs {
+            mount_point,
+            sudo: !root,
+        }
+    }
+
+    fn command(sudo: bool, program: &str) -> Command {
+        if sudo {
+            let mut command = Command::new("sudo");
+            command.args(["-n", program]);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.mount_point.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Tmpfs::command(self.sudo, "umount")
+            .arg(self.path())
+            .status();
+    }
+}
+
+/// A temp dir too small for the batch (a 1 MiB tmpfs as SPOOL_DIR, downloads spooled there too): what fit in
+/// a finished bundle is delivered, every other file's claim is released and its message comes back, nothing
+/// is left in the temp dir, the failure is counted; with room, the same messages deliver the rest, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_temp_dir_loses_nothing_and_releases_every_claim() {
+    let stack = Stack::start().await;
+    let tmpfs = Tmpfs::mount("1m");
+    let mut raw = stack.raw_config();
+    raw.set("SPOOL_DIR", tmpfs.path().display().to_string());
+    raw.set("MEMORY_SPOOL_LIMIT_BYTES", "0");
+    let metrics = Captured::default();
+    let cramped = stack
+        .aggregator(&raw)
+        .with_metrics_writer(Box::new(metrics.clone()));
+    let mut messages = Vec::new();
+    for i in 0..6 {
+        let key = format!("cramped/{i}.txt");
+        let body = noise(i, 400_000);
+        stack.upload(&key, body.clone()).await;
+        messages.push(s3_message(&format!("cramped-{i}"), &key, &body));
+    }
+    let response = cramped
+        .handle(event_of(&messages), SystemTime::now() + MINUTE)
+        .await;
+    let failed = failed_ids(&response);
+    let delivered = stack.delivered();
+    assert!(
+        !failed.is_empty(),
+        "2.4 MB cannot pass through 1 MiB at once"
+    );
+    for i in 0..6 {
+        let was_delivered = delivered.get(&format!("cramped/{i}.txt")).copied();
+        let came_back = failed.contains(&format!("cramped-{i}"));
+        assert!(
+            matches!((was_delivered, came_back), (Some(1), false) | (None, true)),
+            "file {i}: delivered {was_delivered:?}, message failed {came_back}"
+        );
+    }
+    let claims = stack.claims().await;
+    assert_eq!(
+        claims.len(),
+        delivered.len(),
+        "claims of the rest released: {claims:?}"
+    );
+    assert!(
+        claims
+            .iter()
+            .all(|c| c["status"].as_s().is_ok_and(|s| s == "COMPLETED"))
+    );
+    assert!(stack.dead_letters().await.is_empty());
+    let left: Vec<_> = std::fs::read_dir(tmpfs.path()).expect("list").collect();
+    assert!(left.is_empty(), "left in the temp dir: {left:?}");
+    let document = &metrics.documents()[0];
+    assert!(
+        document["FailuresLocal"].as_f64() >= Some(1.0),
+        "{document}"
+    );
+    assert_eq!(
+        document["FilesDeferred"].as_f64(),
+        Some(failed.len() as f64),
+        "{document}"
+    );
+
+    let roomy = stack.aggregator(&stack.raw_config());
+    let response = roomy
+        .handle(event_of(&messages), SystemTime::now() + MINUTE)
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_each_once(&stack, "cramped", 6);
+}
+
+/// With less than DEADLINE_MARGIN_MS (10 s by default) left, nothing is claimed, archived or delivered: the
+/// batch is handed back whole, counted, and the next invocation delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deadline_too_close_starts_no_delivery_and_claims_nothing() {
+    let stack = Stack::start().await;
+    let metrics = Captured::default();
+    let aggregator = stack
+        .aggregator(&stack.raw_config())
+        .with_metrics_writer(Box::new(metrics.clone()));
+    let messages = files(&stack, "late", 3).await;
+    let response = aggregator
+        .handle(
+            event_of(&messages),
+            SystemTime::now() + Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(failed_ids(&response), message_ids(&messages));
+    assert!(stack.claims().await.is_empty(), "nothing claimed");
+    assert!(stack.archived_keys().await.is_empty(), "nothing archived");
+    assert!(stack.delivered().is_empty(), "nothing delivered");
+    assert_eq!(metrics.documents()[0]["FilesDeferred"].as_f64(), Some(3.0));
+
+    let response = aggregator
+        .handle(event_of(&messages), SystemTime::now() + MINUTE)
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_each_once(&stack, "late", 3);
+}
+
+/// A POST that would outlive the deadline is cut at the time left minus DEADLINE_MARGIN_MS: the invocation
+/// answers in time, the bundle is handed back without counting against the endpoint (the breaker stays
+/// closed), and nothing stays claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_running_into_the_deadline_is_cut_and_handed_back() {
+    let stack = Stack::start().await;
+    let mut raw = stack.raw_config();
+    raw.set("DEADLINE_MARGIN_MS", "1000");
+    raw.set("HTTP_TIMEOUT_MS", "30000");
+    raw.set("BREAKER_FAILURE_THRESHOLD", "1");
+    let metrics = Captured::default();
+    let aggregator = stack
+        .aggregator(&raw)
+        .with_metrics_writer(Box::new(metrics.clone()));
+    let messages = files(&stack, "slow", 2).await;
+    stack.receiver.set_fault(Fault::Timeout {
+        delay: Duration::from_secs(20),
+    });
+    let deadline = SystemTime::now() + Duration::from_secs(5);
+    let response = aggregator.handle(event_of(&messages), deadline).await;
+    assert!(SystemTime::now() < deadline, "answered after the deadline");
+    assert_eq!(failed_ids(&response), message_ids(&messages));
+    assert!(stack.claims().await.is_empty(), "every claim released");
+    assert!(stack.delivered().is_empty());
+    assert_eq!(
+        stack.archived_keys().await.len(),
+        1,
+        "archived before the delivery began"
+    );
+    assert_ne!(breaker_state(&stack).await.as_deref(), Some("OPEN"));
+    let document = &metrics.documents()[0];
+    assert_eq!(
+        document["BundlesDeferred"].as_f64(),
+        Some(1.0),
+        "{document}"
+    );
+    assert!(document.get("FailuresTimeout").is_none(), "{document}");
+}
+
+/// Two events for one object version, one naming its version id and one not (as moto's never do): one file,
+/// delivered once, whether they come in two batches or in one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_with_its_version_id_and_one_without_are_one_file() {
+    let stack = Stack::start().await;
+    let aggregator = stack.aggregator(&stack.raw_config());
+    let deadline = SystemTime::now() + MINUTE;
+    let body = b"one version, two events".to_vec();
+    let first = stack.put("versions/0.txt", body.clone(), None).await;
+    let second = stack.put("versions/1.txt", body.clone(), None).await;
+    for batch in [
+        vec![s3_message("0-without", "versions/0.txt", &body)],
+        vec![s3_message_of_version(
+            "0-with",
+            "versions/0.txt",
+            &body,
+            Some(&first),
+        )],
+        vec![
+            s3_message_of_version("1-with", "versions/1.txt", &body, Some(&second)),
+            s3_message("1-without", "versions/1.txt", &body),
+        ],
+    ] {
+        let response = aggregator.handle(event_of(&batch), deadline).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_each_once(&stack, "versions", 2);
+    let mut ids: Vec<String> = stack
+        .claims()
+        .await
+        .iter()
+        .filter_map(|c| c["id"].as_s().ok().cloned())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            format!("s3://landing/versions/0.txt#version={first}"),
+            format!("s3://landing/versions/1.txt#version={second}"),
+        ]
+    );
 }

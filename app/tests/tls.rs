@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::bundle::{Bundle, BundleWriter, entry_path};
+use app::bundle::{Bundle, BundleWriter};
 use app::credentials::SecretCache;
 use app::delivery::{FailureKind, NifiSink, Parcel};
 use app::manifest::FileEntry;
@@ -177,7 +177,7 @@ fn bundle(bundle_id: &str) -> Bundle {
         let entry = FileEntry {
             bucket: "landing".to_owned(),
             key: key.to_owned(),
-            path: entry_path(key),
+            path: String::new(),
             version_id: Some("v1".to_owned()),
             size: data.len() as u64,
             etag: "\"etag\"".to_owned(),

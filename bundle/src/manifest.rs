@@ -8,6 +8,10 @@ pub const MANIFEST_NAME: &str = "MANIFEST.json";
 /// The bundle's table of contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The schema version: [`crate::layout::FORMAT`] for what this crate writes; 1 (the field is absent)
+    /// for bundles written before the `files/<index>/` layout.
+    #[serde(default = "format_1")]
+    pub format: u32,
     pub bundle_id: String,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -20,8 +24,8 @@ pub struct FileEntry {
     pub bucket: String,
     /// The object key as S3 has it (decoded).
     pub key: String,
-    /// The entry's path inside the tar: the key itself, unless the key cannot be a safe relative path
-    /// (empty, absolute, `.`/`..` components), in which case `unsafe-keys/<hex sha256 of the key>`.
+    /// The entry's path inside the tar, `files/<index>/<escaped key>` ([`crate::layout::entry_path`]);
+    /// set by the writer.
     pub path: String,
     pub version_id: Option<String>,
     pub size: u64,
@@ -30,4 +34,8 @@ pub struct FileEntry {
     pub event_time: String,
     /// Hex SHA-256 of the object's bytes.
     pub sha256: String,
+}
+
+fn format_1() -> u32 {
+    1
 }

@@ -23,6 +23,11 @@ pub const BLOCK_SIZE: usize = 1 << 20;
 /// Blocks in flight per worker: one being compressed, one queued, so a worker never waits for the writer.
 const IN_FLIGHT_PER_WORKER: usize = 2;
 
+/// The most a gzip member of at most [`BLOCK_SIZE`] bytes can add to its input: libdeflate's
+/// `libdeflate_gzip_compress_bound` — 18 bytes of gzip header and trailer, and 5 bytes per uncompressed
+/// deflate block of at least 5,000 bytes, the worst case it ever falls back to.
+pub const MEMBER_OVERHEAD: u64 = 18 + 5 * (BLOCK_SIZE as u64).div_ceil(5000);
+
 /// A block on its way to a worker, with the buffer its compressed bytes go into.
 struct Job {
     input: Vec<u8>,
@@ -47,6 +52,10 @@ pub struct MemberWriter<W: Write> {
     pending: VecDeque<usize>,
     sent: usize,
     spare: Vec<Job>,
+    /// Uncompressed bytes sent to the workers and not yet written out.
+    in_flight: u64,
+    /// Compressed bytes written to `inner`.
+    written: u64,
 }
 
 impl<W: Write> MemberWriter<W> {
@@ -71,7 +80,17 @@ impl<W: Write> MemberWriter<W> {
             pending: VecDeque::new(),
             sent: 0,
             spare: Vec::new(),
+            in_flight: 0,
+            written: 0,
         })
+    }
+
+    /// The most this writer can have written to `inner` once `more` bytes are written to it and it is
+    /// finished: what it wrote so far, plus the uncompressed bytes not yet out at their worst expansion.
+    pub fn size_bound_after(&self, more: u64) -> u64 {
+        let buffered = self.block.len() as u64 + more;
+        let members = self.pending.len() as u64 + buffered.div_ceil(BLOCK_SIZE as u64).max(1);
+        self.written + self.in_flight + buffered + members * MEMBER_OVERHEAD
     }
 
     /// Compresses what is left, writes every member and returns the inner writer.
@@ -101,6 +120,7 @@ impl<W: Write> MemberWriter<W> {
             compressed: 0,
         });
         let input = std::mem::replace(&mut self.block, next.input);
+        self.in_flight += input.len() as u64;
         let index = self.sent % self.workers.len();
         self.workers[index]
             .jobs
@@ -127,6 +147,8 @@ impl<W: Write> MemberWriter<W> {
             .recv()
             .map_err(|_| worker_gone())??;
         self.inner.write_all(&job.output[..job.compressed])?;
+        self.written += job.compressed as u64;
+        self.in_flight -= job.input.len() as u64;
         job.input.clear();
         self.spare.push(job);
         Ok(())
@@ -208,6 +230,45 @@ mod tests {
         for threads in [1, 2, 3] {
             assert_eq!(roundtrip(&data, threads), data, "{threads} threads");
         }
+    }
+
+    #[test]
+    fn the_member_overhead_covers_libdeflates_bound() {
+        let mut compressor = Compressor::new(CompressionLvl::default());
+        for n in [0, 1, 4999, 5000, 5001, 65_536, BLOCK_SIZE - 1, BLOCK_SIZE] {
+            assert!(
+                compressor.gzip_compress_bound(n) as u64 <= n as u64 + MEMBER_OVERHEAD,
+                "{n} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn the_size_bound_holds_for_incompressible_data() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let data: Vec<u8> = (0..3 * BLOCK_SIZE + 777)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let mut w = MemberWriter::new(Vec::new(), 5, 2).expect("writer");
+        let bound = w.size_bound_after(data.len() as u64);
+        w.write_all(&data[..BLOCK_SIZE + 10]).expect("write");
+        let later = w.size_bound_after((data.len() - BLOCK_SIZE - 10) as u64);
+        w.write_all(&data[BLOCK_SIZE + 10..]).expect("write");
+        let out = w.finish().expect("finish");
+        assert!(
+            out.len() as u64 <= later && later <= bound,
+            "{} > {later} or {later} > {bound}",
+            out.len()
+        );
+        assert!(
+            out.len() as u64 > data.len() as u64,
+            "incompressible input grows"
+        );
     }
 
     #[test]

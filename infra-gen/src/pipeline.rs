@@ -32,7 +32,7 @@ use crate::tf::{Expr, Ref};
 
 pub use receiver::Receiver;
 
-/// The object tag the aggregator sets on an archived bundle once the endpoint acknowledged it (CONTRACTS.md).
+/// The object tag the aggregator sets on an archived bundle once the endpoint acknowledged it (app/src/archive.rs).
 pub const DELIVERED_TAG: &str = "delivered-at";
 /// The archive key layout the aggregator writes (documented for replay).
 pub const ARCHIVE_KEY_LAYOUT: &str = "bundles/YYYY/MM/DD/HH/<bundle-id>.tar.gz";

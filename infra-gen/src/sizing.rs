@@ -13,11 +13,18 @@ use crate::config::{Endpoint, Environment, Violations};
 /// Lambda's range for `ephemeral_storage` (MB).
 /// Source: <https://docs.aws.amazon.com/lambda/latest/api/API_EphemeralStorage.html>
 pub const EPHEMERAL_STORAGE_MB: std::ops::RangeInclusive<u32> = 512..=10_240;
-/// What a bundle needs besides its largest object: tar headers and the manifest (CONTRACTS.md:
-/// OBJECT_MAX_BYTES + 64 KiB <= BUNDLE_MAX_BYTES).
+/// What a bundle needs besides its largest object and gzip's framing: tar headers and the manifest.
 pub const BUNDLE_OVERHEAD_BYTES: u64 = 64 << 10;
 /// The largest object by default; files are ~100 KB (DESIGN.md §1), so this only stops the pathological.
 pub const DEFAULT_OBJECT_MAX_BYTES: u64 = 64 << 20;
+
+/// The largest object a bundle of `bundle_max_bytes` always holds: its tar entry and manifest
+/// ([`BUNDLE_OVERHEAD_BYTES`]) and gzip's worst expansion, counted as 1/512 (libdeflate's bound is about 1/1000).
+/// The aggregator refuses to start with an `OBJECT_MAX_BYTES` above it by the same rule
+/// (`app::config::largest_object_in`).
+pub fn largest_object_in(bundle_max_bytes: u64) -> u64 {
+    bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES) / 513 * 512
+}
 /// Lambda's limit on a synchronous invocation's request payload (6 MB = 6,291,456 bytes: "Request must be
 /// smaller than 6291456 bytes for the InvokeFunction operation").
 /// Source: <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html> ("Invocation payload").
@@ -98,7 +105,7 @@ pub struct Sizing {
 
 impl Sizing {
     /// What one invocation may need in `/tmp` at once: a full bundle's spool and either the downloads in
-    /// flight or one object downloaded alone, whichever is larger (CONTRACTS.md).
+    /// flight or one object downloaded alone, whichever is larger (the aggregator's `DOWNLOAD_BUFFER_BYTES`).
     pub fn tmp_needed(&self) -> u64 {
         self.bundle_max_bytes + self.download_buffer_bytes.max(self.object_max_bytes)
     }
@@ -113,9 +120,9 @@ pub fn derive(env: &Environment) -> Sizing {
         let half = tmp_bytes / 2;
         limits.max_body_bytes.map_or(half, |cap| cap.min(half))
     });
-    let object_max_bytes = f.object_max_bytes.unwrap_or_else(|| {
-        DEFAULT_OBJECT_MAX_BYTES.min(bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES))
-    });
+    let object_max_bytes = f
+        .object_max_bytes
+        .unwrap_or_else(|| DEFAULT_OBJECT_MAX_BYTES.min(largest_object_in(bundle_max_bytes)));
     Sizing {
         tmp_bytes,
         tmp_margin_bytes: tmp_bytes / 10,
@@ -158,12 +165,12 @@ pub(crate) fn check(env: &Environment, v: &mut Violations) -> Sizing {
             ),
         );
     }
-    if object_max_bytes == 0 || object_max_bytes + BUNDLE_OVERHEAD_BYTES > bundle_max_bytes {
+    if object_max_bytes == 0 || object_max_bytes > largest_object_in(bundle_max_bytes) {
         v.push(
             "function.object_max_bytes",
             format!(
-                "{object_max_bytes} bytes plus {BUNDLE_OVERHEAD_BYTES} bytes of tar headers and manifest does not fit in a bundle of {bundle_max_bytes} bytes, so such an object could never be delivered: use 1..={} bytes",
-                bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES)
+                "{object_max_bytes} bytes with its tar entry, the manifest ({BUNDLE_OVERHEAD_BYTES} bytes) and gzip's worst expansion (1/512) does not fit in a bundle of {bundle_max_bytes} bytes, so such an object could never be delivered: use 1..={} bytes",
+                largest_object_in(bundle_max_bytes)
             ),
         );
     }

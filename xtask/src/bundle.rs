@@ -10,7 +10,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use app::bundle::{BundleWriter, entry_path};
+use app::bundle::BundleWriter;
 use app::manifest::FileEntry;
 use sha2::{Digest, Sha256};
 
@@ -19,8 +19,8 @@ const MEMORY_LIMIT: u64 = 1 << 20;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The directory whose files (recursively, in path order) go into the bundle, each under its path
-    /// relative to DIR, as the aggregator stores an object under its key.
+    /// The directory whose files (recursively, in path order) go into the bundle, each with its path
+    /// relative to DIR as its key, as the aggregator bundles an object (at `files/<index>/<escaped key>`).
     dir: PathBuf,
     /// Where to write the .tar.gz (replaced if it exists).
     out: PathBuf,
@@ -127,7 +127,7 @@ fn append(writer: &mut BundleWriter, path: &Path, key: &str, buffer: &mut Vec<u8
     let mut entry = FileEntry {
         bucket: "local".into(),
         key: key.into(),
-        path: entry_path(key),
+        path: String::new(),
         version_id: None,
         size: meta.len(),
         etag: String::new(),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use app::archive::SHA256_METADATA;
+use app::bundle::layout::{self, Place};
 use app::credentials::SecretCache;
 use app::delivery::{MinioSink, NifiSink, Parcel, Sink};
 use app::manifest::{MANIFEST_NAME, Manifest};
@@ -426,19 +427,38 @@ fn download_bar(total: u64, key: &str) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// The bundle's `MANIFEST.json` (its last entry): the bundle id and file count the endpoint is told.
+/// The bundle's `MANIFEST.json`, its last entry: the bundle id and file count the endpoint is told. A
+/// format-2 bundle with an entry outside `files/` is refused (docs/bundle-format.md); format 1 (no `format`
+/// in the manifest) is the layout written before it, replayed as it is.
 fn read_manifest(path: &Path) -> Result<Manifest> {
     let file = std::fs::File::open(path)?;
     let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(
         std::io::BufReader::new(file),
     ));
+    let mut manifest: Option<Manifest> = None;
+    let mut first_outside: Option<String> = None;
     for entry in archive.entries()? {
         let entry = entry?;
-        if entry.path_bytes().as_ref() == MANIFEST_NAME.as_bytes() {
-            return serde_json::from_reader(entry).context("the manifest is not valid JSON");
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if manifest.is_some() {
+            bail!("{MANIFEST_NAME} is not the last entry of the bundle (`{name}` follows it)");
+        }
+        match layout::place_of(&entry.path_bytes()) {
+            Place::Manifest => {
+                manifest =
+                    Some(serde_json::from_reader(entry).context("the manifest is not valid JSON")?);
+            }
+            Place::Outside if first_outside.is_none() => first_outside = Some(name),
+            Place::Outside | Place::File => {}
         }
     }
-    bail!("the bundle has no {MANIFEST_NAME}")
+    let Some(manifest) = manifest else {
+        bail!("the bundle has no {MANIFEST_NAME}")
+    };
+    if let Some(name) = first_outside.filter(|_| manifest.format >= layout::FORMAT) {
+        return Err(layout::OutsideFiles(name).into());
+    }
+    Ok(manifest)
 }
 
 /// Accepts RFC 3339, `YYYY-MM-DD` and `YYYY-MM-DDTHH`, all UTC.
@@ -521,6 +541,53 @@ mod tests {
         assert_eq!(parse_time("2026-01-02T03").expect("hour").hour(), 3);
         assert_eq!(parse_time("2026-01-02").expect("day").hour(), 0);
         assert!(parse_time("yesterday").is_err());
+    }
+
+    /// A bundle of `entries` (path, content), in order, written as a file.
+    fn bundle_of(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let gzip = flate2::write::GzEncoder::new(
+            file.reopen().expect("reopen"),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gzip);
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            tar.append_data(&mut header, path, *data).expect("entry");
+        }
+        tar.into_inner().expect("tar").finish().expect("gzip");
+        file
+    }
+
+    #[test]
+    fn the_manifest_is_the_last_entry_and_format_2_keeps_every_file_under_files() {
+        let v2 = br#"{"format":2,"bundle_id":"b2","created_at":"2026-01-02T03:04:05Z","files":[]}"#;
+        let v1 = br#"{"bundle_id":"b1","created_at":"2026-01-02T03:04:05Z","files":[]}"#;
+        let read = |entries: &[(&str, &[u8])]| read_manifest(bundle_of(entries).path());
+
+        let manifest = read(&[
+            ("files/000000/MANIFEST.json", b"a file"),
+            (MANIFEST_NAME, v2),
+        ])
+        .expect("format 2");
+        assert_eq!((manifest.format, manifest.bundle_id.as_str()), (2, "b2"));
+        let outside = read(&[("notes.txt", b"x"), (MANIFEST_NAME, v2)]).expect_err("outside");
+        assert!(
+            outside
+                .to_string()
+                .contains("`notes.txt` is outside `files/`"),
+            "{outside}"
+        );
+        let not_last = read(&[(MANIFEST_NAME, v2), ("files/000000/a", b"x")]).expect_err("order");
+        assert!(
+            not_last.to_string().contains("not the last entry"),
+            "{not_last}"
+        );
+        // Archived before format 2: objects under their keys.
+        let legacy = read(&[("in/one.txt", b"x"), (MANIFEST_NAME, v1)]).expect("format 1");
+        assert_eq!(legacy.format, 1);
     }
 
     #[test]

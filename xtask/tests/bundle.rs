@@ -56,16 +56,17 @@ fn bundles_a_directory_as_the_aggregator_does_and_prints_the_hash_last() {
         ["a.jsonl", "c with space+plus.txt", "nested/deeper/b.jsonl"]
     );
     for (key, data) in &files {
-        assert_eq!(
-            &std::fs::read(unpacked.join(key)).expect("unpacked"),
-            data,
-            "{key}"
-        );
         let entry = manifest
             .files
             .iter()
             .find(|f| f.key == *key)
             .expect("listed");
+        assert!(entry.path.starts_with("files/"), "{}", entry.path);
+        assert_eq!(
+            &std::fs::read(unpacked.join(&entry.path)).expect("unpacked"),
+            data,
+            "{key}"
+        );
         assert_eq!(entry.sha256, hex::encode(Sha256::digest(data)), "{key}");
         assert_eq!(entry.size, data.len() as u64, "{key}");
     }

@@ -1,4 +1,8 @@
 //! Checks an unpacked bundle against its `MANIFEST.json`, the way the NiFi flow would, before anything is stored.
+//!
+//! The manifest is the last entry, named `MANIFEST.json` at the top level; in a format-2 bundle every other
+//! entry is under `files/` (docs/bundle-format.md). A bundle without `format` in its manifest is format 1,
+//! written before that layout (archived bundles still replay): its files may be anywhere but the last entry.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -8,6 +12,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::bundle::layout::{self, OutsideFiles, Place};
 use crate::manifest::{MANIFEST_NAME, Manifest};
 
 /// A manifest far above any real bundle's is refused rather than read into memory.
@@ -26,6 +31,8 @@ pub enum VerifyError {
     ManifestNotLast(String),
     #[error("{MANIFEST_NAME} is not valid: {0}")]
     BadManifest(String),
+    #[error(transparent)]
+    Outside(#[from] OutsideFiles),
     #[error("the bundle does not match its manifest: {}", .0.join("; "))]
     Mismatch(Vec<String>),
 }
@@ -53,12 +60,18 @@ pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manife
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut problems = Problems::default();
     let mut manifest: Option<Manifest> = None;
+    // Known to be wrong only once the manifest (the last entry) says the bundle is format 2.
+    let mut first_outside: Option<String> = None;
 
     for entry in archive.entries().map_err(VerifyError::Unreadable)? {
         let mut entry = entry.map_err(VerifyError::Unreadable)?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         if manifest.is_some() {
             return Err(VerifyError::ManifestNotLast(name));
+        }
+        let place = layout::place_of(&entry.path_bytes());
+        if place == Place::Outside && first_outside.is_none() {
+            first_outside = Some(name.clone());
         }
         let kind = entry.header().entry_type();
         if kind.is_dir() {
@@ -69,7 +82,7 @@ pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manife
             problems.push(format!("entry `{name}` is not a regular file ({kind:?})"));
             continue;
         }
-        if name == MANIFEST_NAME {
+        if place == Place::Manifest {
             if entry.size() > MAX_MANIFEST_BYTES {
                 return Err(VerifyError::BadManifest(format!(
                     "{} bytes is too large",
@@ -95,6 +108,9 @@ pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manife
     }
 
     let manifest = manifest.ok_or(VerifyError::NoManifest)?;
+    if let Some(name) = first_outside.filter(|_| manifest.format >= layout::FORMAT) {
+        return Err(OutsideFiles(name).into());
+    }
     check(&manifest, &seen, claimed, &mut problems);
     if problems.list.is_empty() {
         Ok(manifest)

@@ -217,16 +217,29 @@ impl Stack {
     }
 
     pub async fn upload(&self, key: &str, body: Vec<u8>) {
+        self.put(key, body, None).await;
+    }
+
+    /// Puts an object into the landing bucket, in `storage_class` if given; returns its version id.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        storage_class: Option<aws_sdk_s3::types::StorageClass>,
+    ) -> String {
         ok(
             "put object",
             self.s3
                 .put_object()
                 .bucket(LANDING)
                 .key(key)
+                .set_storage_class(storage_class)
                 .body(ByteStream::from(body))
                 .send()
                 .await,
-        );
+        )
+        .version_id
+        .unwrap_or_default()
     }
 
     /// Uploads many files concurrently.
@@ -235,6 +248,28 @@ impl Stack {
         futures::stream::iter(files)
             .for_each_concurrent(16, |(k, v)| self.upload(k, v.clone()))
             .await;
+    }
+
+    /// The keys in the archive bucket.
+    pub async fn archived_keys(&self) -> Vec<String> {
+        ok(
+            "list the archive",
+            self.s3.list_objects_v2().bucket(ARCHIVE).send().await,
+        )
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect()
+    }
+
+    /// Every record in the idempotency table.
+    pub async fn claims(&self) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        ok(
+            "scan the claims table",
+            self.dynamodb.scan().table_name("claims").send().await,
+        )
+        .items()
+        .to_vec()
     }
 
     /// Messages in the queue, visible and in flight.
@@ -288,8 +323,8 @@ impl Stack {
         keys
     }
 
-    /// The messages in the DLQ: (body, reason attribute).
-    pub async fn dead_letters(&self) -> Vec<(String, String)> {
+    /// The messages in the DLQ: (body, `reason` attribute, `kind` attribute).
+    pub async fn dead_letters(&self) -> Vec<(String, String, String)> {
         let out = ok(
             "dlq receive",
             self.sqs
@@ -304,13 +339,18 @@ impl Stack {
         out.messages()
             .iter()
             .map(|m| {
-                let reason = m
-                    .message_attributes()
-                    .and_then(|a| a.get("reason"))
-                    .and_then(|v| v.string_value())
-                    .unwrap_or_default()
-                    .to_string();
-                (m.body().unwrap_or_default().to_string(), reason)
+                let attribute = |name: &str| {
+                    m.message_attributes()
+                        .and_then(|a| a.get(name))
+                        .and_then(|v| v.string_value())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (
+                    m.body().unwrap_or_default().to_string(),
+                    attribute("reason"),
+                    attribute("kind"),
+                )
             })
             .collect()
     }
@@ -359,14 +399,29 @@ async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
     );
 }
 
-/// An SQS message carrying the S3 event S3 would send for an object just put into the landing bucket.
+/// An SQS message carrying the S3 event S3 would send for an object just put into the landing bucket
+/// (without a version id, as moto sends it).
 pub fn s3_message(id: &str, key: &str, body: &[u8]) -> aws_lambda_events::event::sqs::SqsMessage {
-    let etag = format!("{:x}", etag_of(body));
+    s3_message_of_version(id, key, body, None)
+}
+
+/// Like `s3_message`, naming the version as AWS does for a versioned bucket.
+pub fn s3_message_of_version(
+    id: &str,
+    key: &str,
+    body: &[u8],
+    version_id: Option<&str>,
+) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut object = serde_json::json!({
+        "key": app::event::encode_key(key), "size": body.len(), "eTag": etag_of(body)
+    });
+    if let Some(version_id) = version_id {
+        object["versionId"] = serde_json::json!(version_id);
+    }
     let event = serde_json::json!({"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "eventTime": app::now_rfc3339(),
-        "s3": {"bucket": {"name": LANDING},
-               "object": {"key": app::event::encode_key(key), "size": body.len(), "eTag": etag}}
+        "s3": {"bucket": {"name": LANDING}, "object": object}
     }]});
     let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
     message.message_id = Some(id.to_string());
@@ -375,11 +430,53 @@ pub fn s3_message(id: &str, key: &str, body: &[u8]) -> aws_lambda_events::event:
     message
 }
 
-/// Stands in for S3's ETag (the MD5 of a single-part upload): the file's identity only needs it to be stable.
-fn etag_of(body: &[u8]) -> u128 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(body);
-    u128::from_be_bytes(digest[..16].try_into().unwrap_or([0; 16]))
+/// S3's ETag of a single-part upload: the MD5 of the bytes, which an event carries and a HeadObject returns.
+fn etag_of(body: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(body))
+}
+
+/// An SQS event of `messages`, as the mapping would invoke the function with.
+pub fn event_of(
+    messages: &[aws_lambda_events::event::sqs::SqsMessage],
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = messages.to_vec();
+    event
+}
+
+/// The messages' ids, sorted.
+pub fn message_ids(messages: &[aws_lambda_events::event::sqs::SqsMessage]) -> Vec<String> {
+    let mut ids: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m.message_id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The ids of the messages a response reports failed, sorted.
+pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// `len` incompressible bytes.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
 
 /// A writer that keeps what is written, for logs and EMF metrics.

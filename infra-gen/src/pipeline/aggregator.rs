@@ -103,10 +103,11 @@ fn grants(stores: &Stores, key_arn: &Expr) -> Vec<Statement> {
             vec![storage.landing.objects()],
         ),
         // Without ListBucket, S3 answers a deleted object with 403 instead of 404, and the aggregator could
-        // not tell "deleted before processing" (dead-letter it) from a denial.
+        // not tell "deleted before processing" (dead-letter it) from a denial. ListBucketVersions finds the
+        // version an event without a version id means when the key was overwritten since (app/src/version.rs).
         Statement::allow(
             "SeeMissingLandingObjects",
-            &["s3:ListBucket"],
+            &["s3:ListBucket", "s3:ListBucketVersions"],
             vec![storage.landing.arn()],
         ),
         Statement::allow(
@@ -114,7 +115,7 @@ fn grants(stores: &Stores, key_arn: &Expr) -> Vec<Statement> {
             &["s3:PutObject", "s3:AbortMultipartUpload"],
             vec![storage.archive.objects()],
         ),
-        // The `delivered-at` tag on an acknowledged bundle (CONTRACTS.md), and no other tag.
+        // The `delivered-at` tag on an acknowledged bundle (app/src/archive.rs), and no other tag.
         Statement::allow(
             "TagDeliveredArchives",
             &["s3:PutObjectTagging"],
