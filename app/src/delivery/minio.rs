@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{
     Credentials as S3Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::sync::Mutex;
 
@@ -56,18 +58,7 @@ impl MinioSink {
             .metadata("file-count", parcel.file_count.to_string())
             .send()
             .await
-            .map_err(|e| {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                let kind = match status {
-                    Some(401 | 403) => FailureKind::Unauthorized,
-                    Some(503) => FailureKind::Backpressure,
-                    Some(429) => FailureKind::Throttled,
-                    Some(s) if s >= 500 => FailureKind::ServerError,
-                    Some(_) => FailureKind::Rejected,
-                    None => FailureKind::Connect,
-                };
-                DeliveryError::new(kind, parcel, DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(|e| self.put_failed(parcel, e))?;
         let head = client
             .head_object()
             .bucket(&self.bucket)
@@ -100,6 +91,33 @@ impl MinioSink {
             ));
         }
         Ok(())
+    }
+
+    /// The failure a PutObject error means. The SDK never follows a redirect; a 3xx is described by the
+    /// store's status and Location host only, as the NiFi sink does.
+    fn put_failed(
+        &self,
+        parcel: &Parcel,
+        e: SdkError<PutObjectError, HttpResponse>,
+    ) -> DeliveryError {
+        let Some(response) = e.raw_response() else {
+            return DeliveryError::new(
+                FailureKind::Connect,
+                parcel,
+                DisplayErrorContext(e).to_string(),
+            );
+        };
+        let location = response.headers().get("location").map(str::to_string);
+        let mut error = DeliveryError::answered(
+            parcel,
+            response.status().as_u16(),
+            location.as_deref(),
+            &self.endpoint,
+        );
+        if error.kind != FailureKind::Redirect {
+            error.detail = format!("{}: {}", error.detail, DisplayErrorContext(e));
+        }
+        error
     }
 
     async fn client(&self, parcel: &Parcel) -> Result<Client, DeliveryError> {

@@ -62,6 +62,10 @@ pub enum FailureKind {
     Unauthorized,
     /// Other 4xx: the endpoint refused this bundle; not retried within the invocation.
     Rejected,
+    /// Any 3xx: the endpoint sent us elsewhere (a login or maintenance page, a moved URL). Never followed,
+    /// so neither the bundle nor the credentials go anywhere but the configured endpoint; not retried within
+    /// the invocation, and not an unavailability: a misconfiguration is not an outage.
+    Redirect,
     /// The credentials could not be read or used.
     Credentials,
     /// MinIO stored something other than what was sent.
@@ -83,6 +87,19 @@ impl FailureKind {
         )
     }
 
+    /// What an HTTP answer other than 2xx means.
+    pub fn of_status(status: u16) -> FailureKind {
+        match status {
+            300..=399 => FailureKind::Redirect,
+            408 => FailureKind::Timeout,
+            429 => FailureKind::Throttled,
+            503 => FailureKind::Backpressure,
+            401 | 403 => FailureKind::Unauthorized,
+            500..=599 => FailureKind::ServerError,
+            _ => FailureKind::Rejected,
+        }
+    }
+
     /// The metric counting failures of this kind.
     pub fn metric(self) -> &'static str {
         match self {
@@ -93,6 +110,7 @@ impl FailureKind {
             FailureKind::ServerError => "FailuresServerError",
             FailureKind::Unauthorized => "FailuresUnauthorized",
             FailureKind::Rejected => "FailuresRejected",
+            FailureKind::Redirect => "FailuresRedirect",
             FailureKind::Credentials => "FailuresCredentials",
             FailureKind::Verification => "FailuresVerification",
             FailureKind::Local => "FailuresLocal",
@@ -121,6 +139,45 @@ impl DeliveryError {
     fn credentials(parcel: &Parcel, e: SecretError) -> DeliveryError {
         DeliveryError::new(FailureKind::Credentials, parcel, e.to_string())
     }
+
+    /// The failure an answer other than 2xx from `endpoint` means. A redirect is described by its status and
+    /// the host of its `Location` only: the rest of that URL may carry a session, a token or credentials.
+    fn answered(
+        parcel: &Parcel,
+        status: u16,
+        location: Option<&str>,
+        endpoint: &str,
+    ) -> DeliveryError {
+        let kind = FailureKind::of_status(status);
+        let status_text = match reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+        {
+            Some(reason) => format!("{status} {reason}"),
+            None => status.to_string(),
+        };
+        let detail = if kind == FailureKind::Redirect {
+            format!(
+                "the endpoint answered {status_text}, a redirect to {}; redirects are never followed (the bundle and the credentials go only to the configured endpoint): point the sink's URL at the endpoint itself, or fix the proxy in front of it",
+                redirect_target(location, endpoint)
+            )
+        } else {
+            format!("the endpoint answered {status_text}")
+        };
+        DeliveryError::new(kind, parcel, detail)
+    }
+}
+
+/// The host a `Location` header points to (relative ones resolve against the endpoint), in words.
+fn redirect_target(location: Option<&str>, endpoint: &str) -> String {
+    let Some(location) = location else {
+        return "nowhere (no Location header)".to_string();
+    };
+    let resolved = reqwest::Url::parse(endpoint).and_then(|base| base.join(location));
+    match resolved.as_ref().ok().and_then(|url| url.host_str()) {
+        Some(host) => format!("host {host}"),
+        None => "an unreadable Location".to_string(),
+    }
 }
 
 /// The configured endpoint.
@@ -137,5 +194,41 @@ impl Sink {
             Sink::Nifi(s) => s.deliver(parcel).await,
             Sink::Minio(s) => s.deliver(parcel).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_is_its_own_kind_and_not_an_outage() {
+        for status in [300, 301, 302, 303, 307, 308] {
+            assert_eq!(FailureKind::of_status(status), FailureKind::Redirect);
+        }
+        assert!(!FailureKind::Redirect.is_unavailability());
+        assert_eq!(FailureKind::Redirect.metric(), "FailuresRedirect");
+        assert_eq!(FailureKind::of_status(503), FailureKind::Backpressure);
+        assert_eq!(FailureKind::of_status(404), FailureKind::Rejected);
+    }
+
+    #[test]
+    fn a_redirect_target_is_shown_by_its_host_only() {
+        let endpoint = "https://nifi.onprem.example:9443/contentListener";
+        assert_eq!(
+            redirect_target(
+                Some("https://user:pw@login.example:8443/sso?token=abc"),
+                endpoint
+            ),
+            "host login.example"
+        );
+        assert_eq!(
+            redirect_target(Some("/maintenance.html?x=1"), endpoint),
+            "host nifi.onprem.example"
+        );
+        assert_eq!(
+            redirect_target(None, endpoint),
+            "nowhere (no Location header)"
+        );
     }
 }
