@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::credentials::SecretCache;
-use app::delivery::{FailureKind, NifiSink, Parcel, Sink};
+use app::delivery::{FailureKind, NifiSink, Sink};
 use axum::http::StatusCode;
 use common::{Captured, Stack};
 use loopback::{Recorder, Redirector};
@@ -134,19 +134,7 @@ async fn a_redirect_from_the_minio_store_is_not_a_delivery() {
 async fn a_redirect_is_reported_with_its_status_and_host_only() {
     let stack = Stack::start().await;
     let recorder = Recorder::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("b.tar.gz");
-    std::fs::write(&path, b"not really a bundle").expect("write");
-    let parcel = Parcel {
-        path,
-        size: 19,
-        sha256_hex: "00".repeat(32),
-        bundle_id: "redirect-test".into(),
-        file_count: 1,
-        file_name: "redirect-test.tar.gz".into(),
-        key: "bundles/redirect-test.tar.gz".into(),
-        replay: true,
-    };
+    let (_dir, parcel) = common::parcel_of(b"not really a bundle");
     for status in [
         StatusCode::MOVED_PERMANENTLY,
         StatusCode::FOUND,

@@ -6,6 +6,7 @@
 mod minio;
 mod nifi;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ pub use minio::MinioSink;
 pub use nifi::NifiSink;
 
 use crate::bundle::Bundle;
-use crate::credentials::SecretError;
+use crate::credentials::{Credentials, SecretCache, SecretError};
 
 /// What travels: a bundle file and what the endpoint is told about it.
 #[derive(Debug, Clone)]
@@ -178,6 +179,50 @@ fn redirect_target(location: Option<&str>, endpoint: &str) -> String {
         Some(host) => format!("host {host}"),
         None => "an unreadable Location".to_string(),
     }
+}
+
+/// Runs one delivery attempt with the endpoint credentials. When the endpoint refuses them (401/403), reads
+/// the secret again and retries once if the value changed; if that is refused too, tries the pending value of
+/// a rotation (`AWSPENDING`) once, and adopts it when it is accepted. Values are never logged.
+async fn with_credentials<F, Fut>(
+    secrets: &SecretCache,
+    parcel: &Parcel,
+    attempt: F,
+) -> Result<(), DeliveryError>
+where
+    F: Fn(Arc<Credentials>) -> Fut,
+    Fut: Future<Output = Result<(), DeliveryError>>,
+{
+    let credentials =
+        |r: Result<_, SecretError>| r.map_err(|e| DeliveryError::credentials(parcel, e));
+    let cached = credentials(secrets.get().await)?;
+    let mut refused = match attempt(cached.clone()).await {
+        Err(e) if e.kind == FailureKind::Unauthorized => e,
+        done => return done,
+    };
+    tracing::warn!(bundle_id = %parcel.bundle_id, "the endpoint refused the credentials; reading the secret again");
+    let mut tried = vec![cached];
+    secrets.invalidate().await;
+    let current = credentials(secrets.get().await)?;
+    if !tried.contains(&current) {
+        refused = match attempt(current.clone()).await {
+            Err(e) if e.kind == FailureKind::Unauthorized => e,
+            done => return done,
+        };
+        tried.push(current);
+    }
+    let pending = secrets.pending().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not read the pending credentials of a rotation");
+        None
+    });
+    let Some(pending) = pending.filter(|p| !tried.contains(p)) else {
+        return Err(refused);
+    };
+    tracing::warn!(bundle_id = %parcel.bundle_id, "the current credentials were refused; trying the pending ones of a rotation (AWSPENDING)");
+    attempt(pending.clone()).await?;
+    tracing::info!(bundle_id = %parcel.bundle_id, "the endpoint accepted the pending credentials; they are used until the rotation is promoted");
+    secrets.adopt(pending).await;
+    Ok(())
 }
 
 /// The configured endpoint.

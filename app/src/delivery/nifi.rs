@@ -1,6 +1,7 @@
 //! NiFi: an HTTPS POST of the bundle bytes, streamed from the spool file, with Basic auth and/or a client
-//! certificate from the secret. On 401/403 the secret is read again and the POST retried once, so a rotated
-//! password heals without waiting for the cache to expire.
+//! certificate from the secret. On 401/403 the secret is read again and the POST retried once, then a
+//! rotation's pending value is tried (see `with_credentials`), so a changed password heals without waiting for
+//! the cache to expire. Redirects are never followed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,16 +48,19 @@ impl NifiSink {
     }
 
     pub async fn deliver(&self, parcel: &Parcel) -> Result<(), DeliveryError> {
-        let answer = self.post_once(parcel).await?;
-        let answer = if answer.status == StatusCode::UNAUTHORIZED
-            || answer.status == StatusCode::FORBIDDEN
-        {
-            tracing::warn!(bundle_id = %parcel.bundle_id, status = answer.status.as_u16(), "endpoint refused the credentials; reading the secret again");
-            self.secrets.invalidate().await;
-            self.post_once(parcel).await?
-        } else {
-            answer
-        };
+        super::with_credentials(&self.secrets, parcel, |credentials| {
+            self.post(parcel, credentials)
+        })
+        .await
+    }
+
+    /// One POST with these credentials; Ok only for a 2xx.
+    async fn post(
+        &self,
+        parcel: &Parcel,
+        credentials: Arc<Credentials>,
+    ) -> Result<(), DeliveryError> {
+        let answer = self.post_once(parcel, &credentials).await?;
         if answer.status.is_success() {
             return Ok(());
         }
@@ -68,13 +72,12 @@ impl NifiSink {
         ))
     }
 
-    async fn post_once(&self, parcel: &Parcel) -> Result<Answer, DeliveryError> {
-        let credentials = self
-            .secrets
-            .get()
-            .await
-            .map_err(|e| DeliveryError::credentials(parcel, e))?;
-        let client = self.client_for(&credentials, parcel).await?;
+    async fn post_once(
+        &self,
+        parcel: &Parcel,
+        credentials: &Arc<Credentials>,
+    ) -> Result<Answer, DeliveryError> {
+        let client = self.client_for(credentials, parcel).await?;
         let file = tokio::fs::File::open(&parcel.path).await.map_err(|e| {
             DeliveryError::new(
                 FailureKind::Local,
@@ -82,7 +85,7 @@ impl NifiSink {
                 format!("cannot open the bundle: {e}"),
             )
         })?;
-        let basic = basic_auth(&credentials);
+        let basic = basic_auth(credentials);
         let response = client
             .post(&self.url)
             .header(CONTENT_TYPE, headers::BUNDLE_CONTENT_TYPE)
