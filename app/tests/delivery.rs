@@ -1,5 +1,6 @@
-//! The sinks against endpoints that misbehave: redirects (NiFi and the MinIO store), through the whole
-//! aggregator against moto server, and through the delivery code that `cargo xtask replay` uses too.
+//! What counts as a delivery: redirects (from NiFi and from the MinIO store) never do, through the whole
+//! aggregator against moto server and through the delivery code `cargo xtask replay` uses too; and only an
+//! acknowledged bundle is marked delivered in the archive.
 
 mod common;
 mod loopback;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use app::credentials::SecretCache;
 use app::delivery::{FailureKind, NifiSink, Sink};
+use app::receiver::Fault;
 use axum::http::StatusCode;
 use common::{Captured, Stack};
 use loopback::{Recorder, Redirector};
@@ -171,4 +173,44 @@ async fn a_redirect_is_reported_with_its_status_and_host_only() {
         }
     }
     assert!(recorder.requests().is_empty(), "{:?}", recorder.requests());
+}
+
+/// Every attempt is archived; only the one the endpoint acknowledged carries `delivered-at`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_the_acknowledged_bundle_is_marked_delivered_in_the_archive() {
+    let stack = Stack::start().await;
+    let aggregator = stack.aggregator(&stack.raw_config());
+    stack.receiver.set_fault(Fault::Unavailable);
+    stack
+        .upload("tagged.txt", b"first refused, then delivered".to_vec())
+        .await;
+    assert_eq!(invoke_until_failed(&stack, &aggregator).await, 1);
+    stack.receiver.set_fault(Fault::None);
+    stack
+        .drain(&aggregator, &stack.poller(10), Duration::from_secs(60))
+        .await;
+
+    let delivered = stack.receiver.stored_bundles().expect("bundles");
+    assert_eq!(delivered.len(), 1);
+    let listed = stack
+        .s3
+        .list_objects_v2()
+        .bucket(common::ARCHIVE)
+        .send()
+        .await
+        .expect("list the archive");
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 2, "the attempt and the delivery: {keys:?}");
+    for key in keys {
+        let tag = app::archive::delivered_at(&stack.s3, common::ARCHIVE, key)
+            .await
+            .expect("tags");
+        if key.contains(&delivered[0].bundle_id) {
+            let at = tag.unwrap_or_else(|| panic!("{key} was delivered but is not marked"));
+            time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|e| panic!("{at} is not RFC 3339: {e}"));
+        } else {
+            assert_eq!(tag, None, "{key} was never acknowledged");
+        }
+    }
 }

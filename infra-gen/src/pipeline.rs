@@ -338,9 +338,14 @@ impl Pipeline {
                         &["s3:ListBucket"],
                         vec![landing.arn()],
                     ),
+                    // PutObjectTagging: the `delivered-at` tag once the endpoint acknowledged a bundle.
                     Statement::allow(
                         "PutArchiveObjects",
-                        &["s3:PutObject", "s3:AbortMultipartUpload"],
+                        &[
+                            "s3:PutObject",
+                            "s3:AbortMultipartUpload",
+                            "s3:PutObjectTagging",
+                        ],
                         vec![archive.objects()],
                     ),
                     Statement::allow(

@@ -238,7 +238,11 @@ fn the_lambda_role_has_exactly_the_actions_its_code_uses() {
     );
     assert_eq!(
         actions(statements, "PutArchiveObjects"),
-        ["s3:PutObject", "s3:AbortMultipartUpload"]
+        [
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:PutObjectTagging"
+        ]
     );
     assert_eq!(
         actions(statements, "UseStateTables"),
@@ -350,10 +354,13 @@ fn nothing_may_delete_from_the_landing_bucket_and_the_archive_is_put_only() {
             }
             if on("aws_s3_bucket.archive") {
                 assert!(
-                    s.actions
-                        .iter()
-                        .all(|a| ["s3:PutObject", "s3:AbortMultipartUpload"].contains(a)),
-                    "{} does more than put into the archive",
+                    s.actions.iter().all(|a| [
+                        "s3:PutObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:PutObjectTagging"
+                    ]
+                    .contains(a)),
+                    "{} does more than put into the archive (and tag what was delivered)",
                     s.sid
                 );
             }
