@@ -67,6 +67,21 @@ async fn create_bucket(store: &S3sFs, secret_key: &str) {
         .expect("create the bucket in s3s-fs");
 }
 
+/// Puts the store's keys into the endpoint secret, labelled `stage`.
+async fn put_secret_key(stack: &Stack, secret_key: &str, stage: &str) {
+    stack
+        .secrets
+        .put_secret_value()
+        .secret_id(&stack.secret_id)
+        .secret_string(
+            serde_json::json!({"username": USERNAME, "password": secret_key}).to_string(),
+        )
+        .version_stages(stage)
+        .send()
+        .await
+        .expect("put the secret value");
+}
+
 fn upstream(endpoint: &str) -> std::net::SocketAddr {
     endpoint
         .trim_start_matches("http://")
@@ -185,16 +200,7 @@ async fn refused_keys_are_read_again_and_the_put_retried_once() {
     drop(store);
     let store = S3sFs::start_on(port, USERNAME, NEW_SECRET_KEY).unwrap_or_else(|e| panic!("{e}"));
     create_bucket(&store, NEW_SECRET_KEY).await;
-    stack
-        .secrets
-        .put_secret_value()
-        .secret_id(&stack.secret_id)
-        .secret_string(
-            serde_json::json!({"username": USERNAME, "password": NEW_SECRET_KEY}).to_string(),
-        )
-        .send()
-        .await
-        .expect("new secret value");
+    put_secret_key(&stack, NEW_SECRET_KEY, app::credentials::CURRENT).await;
 
     let (_second, second) = common::parcel_of(&bundle_bytes(100));
     sink.deliver(&second)
@@ -202,4 +208,22 @@ async fn refused_keys_are_read_again_and_the_put_retried_once() {
         .expect("the 403 made the sink read the secret again and retry");
     let stored = store.object(BUCKET, &second.key).expect("stored object");
     assert_eq!(hex::encode(Sha256::digest(&stored)), second.sha256_hex);
+}
+
+/// During a rotation the store already wants the new keys, staged as AWSPENDING: refused with the current
+/// ones (and with them again after reading the secret), the sink tries the pending ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pending_keys_of_a_rotation_are_tried_when_the_current_ones_are_refused() {
+    const PENDING_SECRET_KEY: &str = "the-rotated-secret-key";
+    let stack = Stack::start().await;
+    let store = S3sFs::start(USERNAME, PENDING_SECRET_KEY).unwrap_or_else(|e| panic!("{e}"));
+    create_bucket(&store, PENDING_SECRET_KEY).await;
+    put_secret_key(&stack, PENDING_SECRET_KEY, app::credentials::PENDING).await;
+    let (_dir, parcel) = common::parcel_of(&bundle_bytes(100));
+    minio_sink(&stack, store.endpoint())
+        .deliver(&parcel)
+        .await
+        .expect("delivered with the pending keys");
+    let stored = store.object(BUCKET, &parcel.key).expect("stored object");
+    assert_eq!(hex::encode(Sha256::digest(&stored)), parcel.sha256_hex);
 }

@@ -185,6 +185,9 @@ pub struct Environment {
     pub alarms: Alarms,
     /// 99.9% of files within this time of landing (DESIGN.md §1: 3 minutes).
     pub latency_objective_seconds: u32,
+    /// How often the endpoint credentials are rotated (`cargo xtask secret <env> --rotate`, then `--promote`):
+    /// a secret is due this long after its current version was created.
+    pub credentials_rotation_interval: Duration,
 }
 
 impl Environment {
@@ -253,6 +256,7 @@ impl Environment {
                 composite: true,
             },
             latency_objective_seconds: 180,
+            credentials_rotation_interval: Duration::from_secs(90 * 86_400),
         }
     }
 
@@ -275,6 +279,15 @@ impl Environment {
         self.check_names(&mut v);
         self.check_production(&mut v);
         self.check_sink(&mut v);
+        if self.credentials_rotation_interval < Duration::from_secs(86_400) {
+            v.push(
+                "credentials_rotation_interval",
+                format!(
+                    "{:?} is less than a day: a rotation needs the on-premise side to switch between --rotate and --promote; use days (the default is 90)",
+                    self.credentials_rotation_interval
+                ),
+            );
+        }
         match schedule {
             Some(schedule) if v.list.is_empty() => Ok(Validated {
                 env: self,

@@ -524,3 +524,14 @@ fn terraform_settings() {
         "file-aggregator/test/terraform.tfstate"
     );
 }
+
+#[test]
+fn credentials_rotate_every_90_days_unless_told_and_never_more_than_daily() {
+    assert_eq!(
+        valid().credentials_rotation_interval,
+        Duration::from_secs(90 * 86_400)
+    );
+    let mut env = valid();
+    env.credentials_rotation_interval = Duration::from_secs(3_600);
+    assert_rejects(env, "credentials_rotation_interval", "less than a day");
+}

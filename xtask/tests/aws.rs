@@ -7,9 +7,12 @@ mod common;
 #[path = "../../app/tests/loopback/mod.rs"]
 mod loopback;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::bundle::{Bundle, BundleWriter};
+use app::credentials::SecretCache;
+use app::delivery::{NifiSink, Parcel, Sink};
 use app::manifest::FileEntry;
 use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -553,7 +556,11 @@ async fn range_replay_sends_only_what_was_delivered() {
         .await
         .assert_ok()
         .assert_contains("was marked delivered at ");
-    assert_eq!(receiver.stats().stored, 5);
+    assert_eq!(
+        receiver.stats().stored,
+        4,
+        "every delivery since the switch"
+    );
 }
 
 /// Replay delivers with the aggregator's code: a redirect from the endpoint is a failure, and neither the
@@ -580,4 +587,120 @@ async fn replay_never_follows_a_redirect() {
         .assert_contains("307 Temporary Redirect");
     assert!(recorder.requests().is_empty(), "{:?}", recorder.requests());
     assert_never_shown(PASSWORD, &[&run]);
+}
+
+/// Rotation without downtime, as the RUNBOOK tells it: stage the new value, switch the endpoint, promote.
+/// Deliveries go on all along through the aggregator's delivery code, and no value is ever shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_rotate_without_a_failed_delivery() {
+    const OLD: &str = "Old-Pw-Marker-1a7c";
+    const NEW: &str = "New-Pw-Marker-93e2";
+    let (moto, _s3, receiver, _store) = archive_and_receiver(OLD).await;
+    let sdk = sdk(&moto).await;
+    let addr = receiver.addr();
+    let store = receiver.store_dir().to_path_buf();
+    // No caching: every delivery reads the secret again, so an adopted pending value must survive re-reads
+    // for as long as the rotation is under way.
+    let secrets = Arc::new(SecretCache::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        SECRET.to_string(),
+        Duration::ZERO,
+    ));
+    let sink = Sink::Nifi(Arc::new(NifiSink::new(
+        receiver.url(),
+        secrets,
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    )));
+    let deliver = |what: &'static str| {
+        let sink = sink.clone();
+        async move {
+            let bundle = bundle(1);
+            let parcel = Parcel::of(&bundle, &format!("bundles/{}", bundle.file_name()));
+            sink.deliver(&parcel)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: the delivery failed: {e}"));
+        }
+    };
+    deliver("before the rotation").await;
+
+    let value =
+        |password: &str| serde_json::json!({"username": "nifi", "password": password}).to_string();
+    let rotate = run(xtask(&["secret", "local", "--rotate"])
+        .aws(moto.endpoint())
+        .stdin(&value(NEW)))
+    .await;
+    rotate
+        .assert_ok()
+        .assert_contains("labelled AWSPENDING")
+        .assert_contains("--promote")
+        .assert_contains("Rotation due on");
+    deliver("staged, the endpoint not yet switched").await;
+
+    // The on-premise side switches to the new password.
+    receiver.shutdown().await;
+    let receiver = app::receiver::spawn(ReceiverConfig {
+        listen: addr,
+        ..ReceiverConfig::new(store).with_credentials(BasicCredentials::new("nifi", NEW))
+    })
+    .await
+    .expect("the receiver again, with the new password");
+    deliver("the endpoint switched, the rotation not promoted").await;
+    assert_eq!(
+        receiver.stats().unauthorized,
+        1,
+        "the current value was refused once"
+    );
+    deliver("the pending value was adopted").await;
+    assert_eq!(
+        receiver.stats().unauthorized,
+        1,
+        "an adopted pending value is used at once, without another refusal"
+    );
+
+    let promote = run(xtask(&["secret", "local", "--promote"]).aws(moto.endpoint())).await;
+    promote
+        .assert_ok()
+        .assert_contains("to AWSCURRENT")
+        .assert_contains("is now AWSPREVIOUS");
+    deliver("promoted").await;
+    let status = run(xtask(&["secret", "local", "--status"]).aws(moto.endpoint())).await;
+    let due = (time::OffsetDateTime::now_utc() + time::Duration::days(90)).date();
+    status.assert_ok().assert_contains(&format!(
+        "Rotation due on {:04}-{:02}-{:02}",
+        due.year(),
+        u8::from(due.month()),
+        due.day()
+    ));
+    assert!(!status.all().contains("AWSPENDING"), "{}", status.all());
+    let again = run(xtask(&["secret", "local", "--promote"]).aws(moto.endpoint())).await;
+    again
+        .assert_code(1)
+        .assert_contains("no rotation is under way");
+
+    // A fresh aggregator instance reads the promoted value as the current one.
+    let fresh = NifiSink::new(
+        receiver.url(),
+        Arc::new(SecretCache::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            SECRET.to_string(),
+            Duration::from_secs(300),
+        )),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    );
+    let bundle = bundle(1);
+    fresh
+        .deliver(&Parcel::of(&bundle, "bundles/fresh.tar.gz"))
+        .await
+        .expect("a new instance delivers with the promoted value");
+    assert_eq!(receiver.stats().unauthorized, 1);
+    assert_eq!(
+        receiver.stats().stored,
+        4,
+        "every delivery since the switch"
+    );
+    for marker in [OLD, NEW] {
+        assert_never_shown(marker, &[&rotate, &promote, &status, &again]);
+    }
 }
