@@ -57,6 +57,18 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<()> {
     let target = target::resolve(&args.env)?;
     target.local_endpoint()?;
+    // The value (to put or to stage) is read and checked before AWS is asked anything.
+    let value = if args.promote || args.status {
+        None
+    } else {
+        let value = gather(&args)?;
+        let fields = value.keys().cloned().collect::<Vec<_>>().join(", ");
+        let json = Value::Object(value).to_string();
+        // The aggregator's parser: what it would refuse at delivery time is refused here, before it is stored.
+        let credentials =
+            Credentials::parse(&json).map_err(|problem| anyhow!("{problem}: nothing was put"))?;
+        Some((json, credentials, fields))
+    };
     let sdk = aws::sdk(&target).await;
     let secret = Secret {
         client: aws::secrets(&sdk),
@@ -64,19 +76,13 @@ pub async fn run(args: Args) -> Result<()> {
         target: &target,
     };
     secret.ensure_exists().await?;
-    if args.promote {
-        secret.promote().await?;
-    } else if !args.status {
-        let value = gather(&args)?;
-        let fields: Vec<String> = value.keys().cloned().collect();
-        let json = Value::Object(value).to_string();
-        // The aggregator's parser: what it would refuse at delivery time is refused here, before it is stored.
-        let credentials =
-            Credentials::parse(&json).map_err(|problem| anyhow!("{problem}: nothing was put"))?;
-        let fields = fields.join(", ");
-        if args.rotate {
+    match value {
+        None if args.promote => secret.promote().await?,
+        None => {}
+        Some((json, credentials, fields)) if args.rotate => {
             secret.stage(&json, &credentials, &fields).await?;
-        } else {
+        }
+        Some((json, _, fields)) => {
             let version = secret.put(&json, None).await?;
             println!(
                 "Put the endpoint credentials ({fields}) into secret {} in {} as version {version}.",
