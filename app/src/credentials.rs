@@ -1,4 +1,5 @@
-//! The endpoint credentials from Secrets Manager: their shape, and a five-minute cache that can be refreshed.
+//! The endpoint credentials from Secrets Manager: their shape, and a five-minute cache that can be refreshed
+//! and that knows a rotation's pending value (`AWSPENDING`).
 //!
 //! The secret is JSON: `{"username", "password"}` (Basic auth for NiFi; access key and secret key for MinIO),
 //! optionally `client_cert_pem` + `client_key_pem` (mutual TLS) and `ca_cert_pem` (a private CA). Neither the
@@ -136,12 +137,30 @@ pub enum SecretError {
     Malformed { secret: String, problem: ShapeError },
 }
 
+/// The staging label of the value the endpoint uses.
+pub const CURRENT: &str = "AWSCURRENT";
+/// The staging label of a rotation's new value, put by `cargo xtask secret <env> --rotate` before the endpoint
+/// switches to it, and made current by `--promote` after.
+pub const PENDING: &str = "AWSPENDING";
+
+/// Which version of the secret a cached value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Current,
+    /// The pending value, adopted because the endpoint refused the current one during a rotation.
+    Pending,
+}
+
 /// Reads the secret at most once per `ttl`, unless told the cached value was refused.
+///
+/// During a rotation the endpoint may switch to the pending value before it is promoted. The delivery code
+/// then tries the pending value and, when it is accepted, [`adopt`](SecretCache::adopt)s it: it is used until
+/// the rotation ends (promoted to current, or withdrawn), so each delivery is not refused once more first.
 pub struct SecretCache {
     client: Client,
     secret_id: String,
     ttl: Duration,
-    cached: Mutex<Option<(Instant, Arc<Credentials>)>>,
+    cached: Mutex<Option<(Instant, Stage, Arc<Credentials>)>>,
 }
 
 impl SecretCache {
@@ -154,29 +173,54 @@ impl SecretCache {
         }
     }
 
-    /// The credentials, from the cache while it is fresh.
+    /// The credentials to use, from the cache while it is fresh.
     pub async fn get(&self) -> Result<Arc<Credentials>, SecretError> {
         let mut cached = self.cached.lock().await;
-        if let Some((fetched, credentials)) = cached.as_ref()
-            && fetched.elapsed() < self.ttl
+        let adopted = match cached.as_ref() {
+            Some((fetched, _, credentials)) if fetched.elapsed() < self.ttl => {
+                return Ok(credentials.clone());
+            }
+            Some((_, Stage::Pending, credentials)) => Some(credentials.clone()),
+            _ => None,
+        };
+        let current = Arc::new(self.fetch(CURRENT).await?);
+        // An adopted pending value stays in use while it is still pending (the rotation is not promoted yet).
+        let mut entry = (Stage::Current, current);
+        if let Some(adopted) = adopted
+            && adopted != entry.1
+            && self.pending().await.ok().flatten().as_ref() == Some(&adopted)
         {
-            return Ok(credentials.clone());
+            entry = (Stage::Pending, adopted);
         }
-        let credentials = Arc::new(self.fetch().await?);
-        *cached = Some((Instant::now(), credentials.clone()));
-        Ok(credentials)
+        *cached = Some((Instant::now(), entry.0, entry.1.clone()));
+        Ok(entry.1)
     }
 
-    /// Forgets the cached value, so the next `get` reads the secret again (after a 401/403).
+    /// Forgets the cached value, so the next `get` reads the current value again (after a 401/403).
     pub async fn invalidate(&self) {
         *self.cached.lock().await = None;
     }
 
-    async fn fetch(&self) -> Result<Credentials, SecretError> {
+    /// The pending value of a rotation under way, if there is one.
+    pub async fn pending(&self) -> Result<Option<Arc<Credentials>>, SecretError> {
+        match self.fetch(PENDING).await {
+            Ok(credentials) => Ok(Some(Arc::new(credentials))),
+            Err(SecretError::NoValue(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uses the pending value from now on, because the endpoint accepted it and refused the current one.
+    pub async fn adopt(&self, pending: Arc<Credentials>) {
+        *self.cached.lock().await = Some((Instant::now(), Stage::Pending, pending));
+    }
+
+    async fn fetch(&self, stage: &str) -> Result<Credentials, SecretError> {
         let response = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
+            .version_stage(stage)
             .send()
             .await
             .map_err(|e| {

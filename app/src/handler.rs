@@ -743,6 +743,9 @@ impl Aggregator {
                 "the delivery ran into the deadline",
             ));
         };
+        if result.is_ok() {
+            self.mark_delivered(&key, bundle_id, metrics).await;
+        }
         let transition = match (&result, admission) {
             (Ok(()), Admission::Probe) => self.breaker.probe_succeeded().await,
             (Ok(()), _) => {
@@ -791,6 +794,17 @@ impl Aggregator {
                     Retry::Endpoint
                 })
             }
+        }
+    }
+
+    /// Tags the archived bundle `delivered-at` (what range replay sends). A failure is counted, never turned
+    /// into a failed delivery: the endpoint has the bundle.
+    async fn mark_delivered(&self, key: &str, bundle_id: &str, metrics: &mut Metrics) {
+        let now = time::OffsetDateTime::now_utc();
+        let bucket = &self.config.archive_bucket;
+        if let Err(e) = archive::mark_delivered(&self.s3, bucket, key, bundle_id, now).await {
+            tracing::warn!(error = %e, "delivered, but not marked so in the archive: range replay skips it unless --include-attempts");
+            metrics.add("FailuresArchiveTag", 1.0);
         }
     }
 

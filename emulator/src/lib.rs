@@ -1,4 +1,5 @@
-//! Starts and stops moto server, the AWS emulator the tests and local runs talk to, on a loopback port.
+//! Starts and stops moto server, the AWS emulator the tests and local runs talk to, on a loopback port
+//! (and s3s-fs, an independent S3-compatible store, in [`S3sFs`]).
 //!
 //! moto comes from the project's Python environment (`.venv`, made by `cargo xtask setup` from
 //! `requirements.txt`). When it is missing, starting fails with the command that installs it: a test
@@ -14,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod s3s;
+
+pub use s3s::{S3S_FS_INSTALL, S3S_FS_VERSION, S3sFs, local_bin};
+
 /// What can go wrong while looking for or starting a tool.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,14 +32,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("moto server did not answer on {endpoint} within {waited:?}; its log is {log}")]
+    #[error("{tool} is not installed at {path}: run `cargo xtask setup` (it runs `{install}`)")]
+    NotInstalled {
+        tool: &'static str,
+        path: PathBuf,
+        install: &'static str,
+    },
+    #[error("{tool} did not answer on {endpoint} within {waited:?}; see {log}")]
     NotReady {
+        tool: &'static str,
         endpoint: String,
         waited: Duration,
         log: PathBuf,
     },
-    #[error("moto server exited ({status}) before answering; it said:\n{output}")]
+    #[error("{tool} exited ({status}) before answering; it said:\n{output}")]
     Exited {
+        tool: &'static str,
         status: std::process::ExitStatus,
         output: String,
     },
@@ -133,6 +146,7 @@ impl Moto {
             // rather than after the whole wait with a log that is removed with it.
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(Error::Exited {
+                    tool: "moto server",
                     status,
                     output: std::fs::read_to_string(&self._log.path).unwrap_or_default(),
                 });
@@ -140,6 +154,7 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(Error::NotReady {
+            tool: "moto server",
             endpoint: self.endpoint.clone(),
             waited: limit,
             log: self._log.path.clone(),

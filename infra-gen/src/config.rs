@@ -229,6 +229,9 @@ pub struct Environment {
     /// 99.9% of files within this time of landing (DESIGN.md §1: 3 minutes).
     pub latency_objective_seconds: u32,
     pub traffic: Traffic,
+    /// How often the endpoint credentials are rotated (`cargo xtask secret <env> --rotate`, then `--promote`):
+    /// a secret is due this long after its current version was created.
+    pub credentials_rotation_interval: Duration,
 }
 
 impl Environment {
@@ -314,6 +317,7 @@ impl Environment {
                 file_bytes: 100_000,
                 endpoint_megabits_per_second: 100,
             },
+            credentials_rotation_interval: Duration::from_secs(90 * 86_400),
         }
     }
 
@@ -333,6 +337,15 @@ impl Environment {
         self.check_names(&mut v);
         self.check_production(&mut v);
         self.check_sink(&mut v);
+        if self.credentials_rotation_interval < Duration::from_secs(86_400) {
+            v.push(
+                "credentials_rotation_interval",
+                format!(
+                    "{:?} is less than a day: a rotation needs the on-premise side to switch between --rotate and --promote; use days (the default is 90)",
+                    self.credentials_rotation_interval
+                ),
+            );
+        }
         self.check_external_party(&mut v);
         let sizing = crate::sizing::check(&self, &mut v);
         let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));

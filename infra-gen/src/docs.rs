@@ -124,6 +124,7 @@ fn facts(p: &Pipeline) -> Value {
         "function": p.aggregator.function_name,
         "log_group": p.aggregator_logs.group_name,
         "secret": p.credentials.secret_name,
+        "rotation_days": env.credentials_rotation_interval.as_secs() / 86_400,
         "idempotency_table": p.idempotency.table_name,
         "breaker_table": p.breaker.table_name,
         "topic": p.alarms.topic_name,

@@ -249,7 +249,11 @@ fn the_lambda_role_has_exactly_the_actions_its_code_uses() {
     );
     assert_eq!(
         actions(statements, "PutArchiveObjects"),
-        ["s3:PutObject", "s3:AbortMultipartUpload"]
+        [
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:PutObjectTagging"
+        ]
     );
     assert_eq!(
         actions(statements, "TagDeliveredArchives"),
@@ -1018,4 +1022,15 @@ fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint
             "interface endpoints:443",
         ]
     );
+}
+
+#[test]
+fn credentials_rotate_every_90_days_unless_told_and_never_more_than_daily() {
+    assert_eq!(
+        valid().credentials_rotation_interval,
+        Duration::from_secs(90 * 86_400)
+    );
+    let mut env = valid();
+    env.credentials_rotation_interval = Duration::from_secs(3_600);
+    assert_rejects(env, "credentials_rotation_interval", "less than a day");
 }

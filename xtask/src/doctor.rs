@@ -26,6 +26,8 @@ pub enum Need {
     Arm64Target,
     AwsCredentials,
     PythonEnv,
+    /// s3s-fs in `.local/`: the S3-compatible store the MinIO sink's tests use.
+    S3Store,
     Providers,
     /// GNU tar, gzip and coreutils: the bench's reference pipeline.
     ReferenceTools,
@@ -40,6 +42,7 @@ impl Need {
             Need::Arm64Target => "the aarch64 Rust target",
             Need::AwsCredentials => "AWS credentials",
             Need::PythonEnv => "the Python environment",
+            Need::S3Store => "s3s-fs",
             Need::Providers => "the AWS provider source",
             Need::ReferenceTools => "tar, gzip, sha256sum, tee and sh",
         }
@@ -87,7 +90,12 @@ const COMMANDS: [(&str, &[Need]); 7] = [
     ),
     (
         "local, tests, ci",
-        &[Need::PythonEnv, Need::Terraform, Need::Arm64Target],
+        &[
+            Need::PythonEnv,
+            Need::S3Store,
+            Need::Terraform,
+            Need::Arm64Target,
+        ],
     ),
     (
         "bench",
@@ -109,6 +117,7 @@ pub fn check(need: Need, root: &Path) -> Check {
         Need::Arm64Target => arm64_target(),
         Need::AwsCredentials => aws_credentials(),
         Need::PythonEnv => python_env(),
+        Need::S3Store => s3_store(),
         Need::Providers => providers(),
         Need::ReferenceTools => reference_tools(),
     }
@@ -141,6 +150,7 @@ pub fn run(root: &Path) -> Result<()> {
         Need::Arm64Target,
         Need::AwsCredentials,
         Need::PythonEnv,
+        Need::S3Store,
         Need::ReferenceTools,
     ];
     let checks: Vec<Check> = all.iter().map(|n| check(*n, root)).collect();
@@ -307,6 +317,23 @@ fn python_env() -> Check {
             Err(e) => e.to_string(),
         },
         fix: "cargo xtask setup",
+    }
+}
+
+fn s3_store() -> Check {
+    let binary = emulator::local_bin("s3s-fs");
+    let version = output(&binary.display().to_string(), &["--version"]);
+    Check {
+        need: Need::S3Store,
+        name: "s3s-fs (S3-compatible store)",
+        ok: version
+            .as_deref()
+            .is_some_and(|v| v.trim().ends_with(emulator::S3S_FS_VERSION)),
+        detail: match version {
+            Some(v) => format!("{} at {}", v.trim(), binary.display()),
+            None => format!("not installed at {}", binary.display()),
+        },
+        fix: "cargo xtask setup   (builds s3s-fs 0.14.1 into .local, a few minutes once)",
     }
 }
 

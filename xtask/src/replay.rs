@@ -1,5 +1,7 @@
 //! `cargo xtask replay <env>`: sends archived bundles to the endpoint again, by key (`--bundle`) or by time
-//! range (`--from`/`--to`). Each bundle is restored from Glacier Deep Archive when it has moved there (the
+//! range (`--from`/`--to`). A range takes only the bundles the aggregator marked delivered (the `delivered-at`
+//! tag, set after the endpoint's acknowledgement), unless `--include-attempts`; a named bundle is sent as asked,
+//! saying whether it was marked delivered. Each bundle is restored from Glacier Deep Archive when it has moved there (the
 //! restore is requested, then waited for with progress and an estimate when `--wait` is given, or the
 //! command stops and says when to re-run), downloaded, verified against the SHA-256 the aggregator stored in
 //! the object's metadata, and delivered by the aggregator's own code (`app::delivery`) with
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use app::archive::SHA256_METADATA;
+use app::archive::{DELIVERED_TAG, SHA256_METADATA};
 use app::bundle::layout::{self, Place};
 use app::credentials::SecretCache;
 use app::delivery::{MinioSink, NifiSink, Parcel, Sink};
@@ -19,6 +21,7 @@ use app::manifest::{MANIFEST_NAME, Manifest};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, StorageClass, Tier};
+use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use time::{Duration as TimeDuration, OffsetDateTime, PrimitiveDateTime};
@@ -44,6 +47,10 @@ pub struct Args {
     /// ... up to this time (inclusive, to the hour).
     #[arg(long, value_name = "TIME", requires = "from")]
     pub to: Option<String>,
+    /// With --from/--to: also send the archived attempts the endpoint never acknowledged (bundles without the
+    /// `delivered-at` tag). By default a range sends only what was delivered, so nothing arrives twice.
+    #[arg(long, requires = "from")]
+    pub include_attempts: bool,
     /// Deliver here instead of the environment's endpoint (e.g. a receiver on this machine).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -120,17 +127,18 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
             parse_time(args.from.as_deref().unwrap_or_default())?,
             parse_time(args.to.as_deref().unwrap_or_default())?,
         );
-        list_range(&s3, &bucket, &args.prefix, from, to)
+        let listed = list_range(&s3, &bucket, &args.prefix, from, to)
             .await?
             .into_iter()
             .map(|(key, _)| key)
-            .collect()
+            .collect();
+        select(&s3, &bucket, listed, args.include_attempts).await?
     } else {
         args.bundle.clone()
     };
     if keys.is_empty() {
         bail!(
-            "no bundles in s3://{bucket}/{}/ between {} and {}",
+            "no bundles to replay in s3://{bucket}/{}/ between {} and {}",
             args.prefix,
             args.from.as_deref().unwrap_or("?"),
             args.to.as_deref().unwrap_or("?")
@@ -145,6 +153,9 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
                 pending.push((key.clone(), note));
                 continue;
             }
+        }
+        if !args.bundle.is_empty() {
+            say_whether_delivered(&s3, &bucket, key).await;
         }
         replay_one(&s3, &bucket, key, &sink.0, &sink.1).await?;
     }
@@ -161,6 +172,58 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
     }
     println!("Replayed {} bundles to {}.", keys.len(), sink.1);
     Ok(())
+}
+
+/// The bundles of a range to send: those marked delivered, or every one with `include_attempts`; says how
+/// many attempts it left out.
+async fn select(
+    s3: &Client,
+    bucket: &str,
+    keys: Vec<String>,
+    include_attempts: bool,
+) -> Result<Vec<String>> {
+    let marks: Vec<Option<String>> = futures::stream::iter(&keys)
+        .map(|key| delivered_at(s3, bucket, key))
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let attempts = marks.iter().filter(|m| m.is_none()).count();
+    if include_attempts {
+        println!(
+            "{} bundles in the range: {} marked delivered, {attempts} attempts the endpoint never acknowledged; --include-attempts sends them all.",
+            keys.len(),
+            keys.len() - attempts
+        );
+        return Ok(keys);
+    }
+    if attempts > 0 {
+        println!(
+            "Leaving out {attempts} archived attempts the endpoint never acknowledged (no {DELIVERED_TAG} tag): their files went out again in a later bundle. Pass --include-attempts to send them too."
+        );
+    }
+    Ok(keys
+        .into_iter()
+        .zip(marks)
+        .filter_map(|(key, mark)| mark.map(|_| key))
+        .collect())
+}
+
+/// A named bundle is sent as asked; whether it was delivered is said first, so nobody is surprised.
+async fn say_whether_delivered(s3: &Client, bucket: &str, key: &str) {
+    match delivered_at(s3, bucket, key).await {
+        Ok(Some(at)) => println!("s3://{bucket}/{key} was marked delivered at {at}."),
+        Ok(None) => println!(
+            "s3://{bucket}/{key} is NOT marked delivered: an attempt the endpoint never acknowledged (or whose {DELIVERED_TAG} tag could not be written); sending it as asked."
+        ),
+        Err(e) => println!(
+            "could not tell whether s3://{bucket}/{key} was marked delivered ({e}); sending it as asked."
+        ),
+    }
+}
+
+/// When the archived bundle was marked delivered, if it was.
+async fn delivered_at(s3: &Client, bucket: &str, key: &str) -> Result<Option<String>> {
+    Ok(app::archive::delivered_at(s3, bucket, key).await?)
 }
 
 /// The aggregator's delivery code for the environment's endpoint, with the environment's credentials.

@@ -2,15 +2,21 @@
 //! created it empty (so the value never enters Terraform state). The value comes from a no-echo prompt,
 //! from JSON on stdin, and/or PEM files for mutual TLS; its shape is checked by the aggregator's own parser
 //! (`app::credentials::Credentials::parse`) before anything is sent. The value is never printed or logged:
-//! messages name fields, not contents.
+//! messages name fields and version ids, not contents.
+//!
+//! Rotation without downtime, every `credentials_rotation_interval` of the environment: `--rotate` stages the
+//! new value as `AWSPENDING` (deliveries go on with `AWSCURRENT`); the on-premise side switches to it, and the
+//! aggregator, refused with the current value, tries the pending one; `--promote` then makes it `AWSCURRENT`
+//! (the old one becomes `AWSPREVIOUS`). `--status` shows the versions and when the secret is due.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use app::credentials::Credentials;
+use app::credentials::{CURRENT, Credentials, PENDING};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
 use crate::target::{self, Target};
 use crate::{aws, ui};
@@ -35,27 +41,310 @@ pub struct Args {
     /// PEM file of the private CA that signed the endpoint's certificate.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Stage the new value as AWSPENDING instead of replacing the current one: deliveries go on with the
+    /// current value, and fall back to the pending one once the endpoint refuses the current one.
+    #[arg(long, conflicts_with_all = ["promote", "status"])]
+    pub rotate: bool,
+    /// Make the pending value current (AWSCURRENT), once the endpoint has switched to it; the old value
+    /// becomes AWSPREVIOUS.
+    #[arg(long, conflicts_with_all = ["status", "stdin", "username", "client_cert", "client_key", "ca_cert"])]
+    pub promote: bool,
+    /// Show the secret's versions (ids, stages, creation dates; never values) and when it is due for rotation.
+    #[arg(long, conflicts_with_all = ["stdin", "username", "client_cert", "client_key", "ca_cert"])]
+    pub status: bool,
 }
 
 pub async fn run(args: Args) -> Result<()> {
     let target = target::resolve(&args.env)?;
     target.local_endpoint()?;
-    let value = gather(&args)?;
-    let fields: Vec<String> = value.keys().cloned().collect();
-    let json = Value::Object(value).to_string();
-    // The aggregator's parser: what it would refuse at delivery time is refused here, before it is stored.
-    Credentials::parse(&json).map_err(|problem| anyhow!("{problem}: nothing was put"))?;
-    let version = put(&target, &json).await?;
-    println!(
-        "Put the endpoint credentials ({}) into secret {} in {} as version {version}.",
-        fields.join(", "),
-        target.secret_name(),
-        target.region()
-    );
-    println!(
-        "The aggregator reads them within its cache time (SECRET_CACHE_SECONDS, 5 minutes), or at once after a 401/403."
-    );
-    Ok(())
+    // The value (to put or to stage) is read and checked before AWS is asked anything.
+    let value = if args.promote || args.status {
+        None
+    } else {
+        let value = gather(&args)?;
+        let fields = value.keys().cloned().collect::<Vec<_>>().join(", ");
+        let json = Value::Object(value).to_string();
+        // The aggregator's parser: what it would refuse at delivery time is refused here, before it is stored.
+        let credentials =
+            Credentials::parse(&json).map_err(|problem| anyhow!("{problem}: nothing was put"))?;
+        Some((json, credentials, fields))
+    };
+    let sdk = aws::sdk(&target).await;
+    let secret = Secret {
+        client: aws::secrets(&sdk),
+        name: target.secret_name().to_string(),
+        target: &target,
+    };
+    secret.ensure_exists().await?;
+    match value {
+        None if args.promote => secret.promote().await?,
+        None => {}
+        Some((json, credentials, fields)) if args.rotate => {
+            secret.stage(&json, &credentials, &fields).await?;
+        }
+        Some((json, _, fields)) => {
+            let version = secret.put(&json, None).await?;
+            println!(
+                "Put the endpoint credentials ({fields}) into secret {} in {} as version {version}.",
+                secret.name,
+                target.region()
+            );
+            println!(
+                "The aggregator reads them within its cache time (SECRET_CACHE_SECONDS, 5 minutes), or at once after a 401/403."
+            );
+        }
+    }
+    secret.show_status().await
+}
+
+/// The environment's endpoint secret.
+struct Secret<'a> {
+    client: aws_sdk_secretsmanager::Client,
+    name: String,
+    target: &'a Target,
+}
+
+/// One version of the secret: its id, staging labels and creation time (never its value).
+struct Version {
+    id: String,
+    stages: Vec<String>,
+    created: Option<OffsetDateTime>,
+}
+
+impl Version {
+    fn is(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+impl Secret<'_> {
+    /// Refuses when the secret does not exist yet (deploy makes it).
+    async fn ensure_exists(&self) -> Result<()> {
+        let Err(e) = self
+            .client
+            .describe_secret()
+            .secret_id(&self.name)
+            .send()
+            .await
+        else {
+            return Ok(());
+        };
+        let (name, target) = (&self.name, self.target);
+        if e.code() == Some("ResourceNotFoundException") {
+            bail!(
+                "the secret {name} does not exist yet in {}: deploy the environment first with `cargo xtask deploy {}`, then run this again",
+                target.region(),
+                target.name()
+            );
+        }
+        bail!(
+            "could not read the secret {name}: {} (are AWS credentials for {} set? `cargo xtask doctor` checks)",
+            e.code().unwrap_or("unknown error"),
+            target.name()
+        )
+    }
+
+    /// Puts a value, as AWSCURRENT or under `stage`; returns the new version's id.
+    async fn put(&self, json: &str, stage: Option<&str>) -> Result<String> {
+        // SDK errors describe the request, never its body: the value cannot leak through them.
+        let answer = self
+            .client
+            .put_secret_value()
+            .secret_id(&self.name)
+            .secret_string(json)
+            .set_version_stages(stage.map(|s| vec![s.to_string()]))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "could not put the value into {}: {}",
+                    self.name,
+                    e.message().or(e.code()).unwrap_or("unknown error")
+                )
+            })?;
+        Ok(answer.version_id().unwrap_or("(none returned)").to_string())
+    }
+
+    /// `--rotate`: the new value as AWSPENDING, next to the current one.
+    async fn stage(&self, json: &str, credentials: &Credentials, fields: &str) -> Result<()> {
+        let name = &self.name;
+        let current = self.current_value().await?.ok_or_else(|| {
+            anyhow!(
+                "{name} has no current value to rotate from: put the credentials first with `cargo xtask secret {}`",
+                self.target.name()
+            )
+        })?;
+        if current == *credentials {
+            bail!(
+                "the new credentials are the ones {name} holds already: nothing was staged (give the new password or keys)"
+            );
+        }
+        let version = self.put(json, Some(PENDING)).await?;
+        let env = self.target.name();
+        println!(
+            "Staged the new endpoint credentials ({fields}) in {name} as version {version}, labelled {PENDING}."
+        );
+        println!(
+            "Deliveries go on with {CURRENT}. Now switch the endpoint to the new credentials: when it refuses the current ones, the aggregator tries the pending ones and keeps using them."
+        );
+        println!(
+            "Once the endpoint has switched, make them current: `cargo xtask secret {env} --promote`."
+        );
+        Ok(())
+    }
+
+    /// `--promote`: AWSCURRENT moves to the pending version (the old one becomes AWSPREVIOUS), and the
+    /// rotation ends (AWSPENDING is removed).
+    async fn promote(&self) -> Result<()> {
+        let name = &self.name;
+        let versions = self.versions().await?;
+        let Some(pending) = versions.iter().find(|v| v.is(PENDING)) else {
+            bail!(
+                "no rotation is under way in {name} (no {PENDING} version): stage one with `cargo xtask secret {} --rotate`",
+                self.target.name()
+            );
+        };
+        let current = versions.iter().find(|v| v.is(CURRENT));
+        if current.is_none_or(|c| c.id != pending.id) {
+            self.move_stage(CURRENT, Some(&pending.id), current.map(|c| c.id.as_str()))
+                .await?;
+        }
+        self.move_stage(PENDING, None, Some(&pending.id)).await?;
+        println!(
+            "Promoted version {} of {name} to {CURRENT}{}; the rotation is over.",
+            pending.id,
+            current.map_or(String::new(), |c| format!(
+                " (version {} is now AWSPREVIOUS)",
+                c.id
+            ))
+        );
+        println!(
+            "Aggregator instances that had switched to the pending value keep it; the others read it within their cache time or at their next 401/403."
+        );
+        Ok(())
+    }
+
+    async fn move_stage(&self, stage: &str, to: Option<&str>, from: Option<&str>) -> Result<()> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(&self.name)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_string))
+            .set_remove_from_version_id(from.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "could not move {stage} in {}: {}",
+                    self.name,
+                    e.message().or(e.code()).unwrap_or("unknown error")
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The current value, parsed, if there is one.
+    async fn current_value(&self) -> Result<Option<Credentials>> {
+        match self
+            .client
+            .get_secret_value()
+            .secret_id(&self.name)
+            .version_stage(CURRENT)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .secret_string()
+                .and_then(|json| Credentials::parse(json).ok())),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => bail!(
+                "could not read {}: {}",
+                self.name,
+                e.code().unwrap_or("unknown error")
+            ),
+        }
+    }
+
+    async fn versions(&self) -> Result<Vec<Version>> {
+        let out = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(&self.name)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "could not list the versions of {}: {}",
+                    self.name,
+                    e.code().unwrap_or("unknown error")
+                )
+            })?;
+        Ok(out
+            .versions()
+            .iter()
+            .map(|v| Version {
+                id: v.version_id().unwrap_or_default().to_string(),
+                stages: v.version_stages().to_vec(),
+                created: v
+                    .created_date()
+                    .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok()),
+            })
+            .collect())
+    }
+
+    /// The versions and when the secret is due for rotation: the current version's creation plus the
+    /// environment's interval.
+    async fn show_status(&self) -> Result<()> {
+        let interval = self.target.env().credentials_rotation_interval;
+        let versions = self.versions().await?;
+        println!("Versions of {}:", self.name);
+        for v in versions.iter().filter(|v| !v.stages.is_empty()) {
+            println!(
+                "  {}  {:<24} created {}",
+                v.id,
+                v.stages.join(","),
+                v.created.map_or("?".to_string(), day)
+            );
+        }
+        let current = versions.iter().find(|v| v.is(CURRENT));
+        match current.and_then(|v| v.created) {
+            None => println!(
+                "No current value yet: put one with `cargo xtask secret {}`.",
+                self.target.name()
+            ),
+            Some(created) => println!("{}", due(created, interval, OffsetDateTime::now_utc())),
+        }
+        if versions.iter().any(|v| v.is(PENDING)) {
+            println!(
+                "A rotation is under way ({PENDING} is staged): promote it with `cargo xtask secret {} --promote` once the endpoint has switched.",
+                self.target.name()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// When a secret whose current value was created at `created` is due, said against `now`.
+fn due(created: OffsetDateTime, interval: std::time::Duration, now: OffsetDateTime) -> String {
+    let days = interval.as_secs() / 86_400;
+    let due = created + interval;
+    if due <= now {
+        format!(
+            "Rotation OVERDUE since {} (the current value is from {}; this environment rotates every {days} days): run `--rotate`.",
+            day(due),
+            day(created)
+        )
+    } else {
+        format!(
+            "Rotation due on {} (the current value is from {}; this environment rotates every {days} days).",
+            day(due),
+            day(created)
+        )
+    }
+}
+
+fn day(t: OffsetDateTime) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
 /// The secret's fields, from stdin or prompts, plus the PEM files.
@@ -108,37 +397,26 @@ fn read_pem(file: &Path) -> Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
 
-/// Puts the value; refuses when the secret does not exist yet (deploy makes it).
-async fn put(target: &Target, json: &str) -> Result<String> {
-    let sdk = aws::sdk(target).await;
-    let client = aws::secrets(&sdk);
-    let name = target.secret_name();
-    if let Err(e) = client.describe_secret().secret_id(name).send().await {
-        if e.code() == Some("ResourceNotFoundException") {
-            bail!(
-                "the secret {name} does not exist yet in {}: deploy the environment first with `cargo xtask deploy {}`, then run this again",
-                target.region(),
-                target.name()
-            );
-        }
-        bail!(
-            "could not read the secret {name}: {} (are AWS credentials for {} set? `cargo xtask doctor` checks)",
-            e.code().unwrap_or("unknown error"),
-            target.name()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_due_one_interval_after_its_current_value() {
+        let created = time::macros::datetime!(2026-01-10 12:00 UTC);
+        let ninety = std::time::Duration::from_secs(90 * 86_400);
+        let soon = due(
+            created,
+            ninety,
+            time::macros::datetime!(2026-02-01 0:00 UTC),
         );
+        assert!(soon.contains("due on 2026-04-10"), "{soon}");
+        assert!(soon.contains("from 2026-01-10"), "{soon}");
+        let late = due(
+            created,
+            ninety,
+            time::macros::datetime!(2026-05-01 0:00 UTC),
+        );
+        assert!(late.contains("OVERDUE since 2026-04-10"), "{late}");
     }
-    // SDK errors describe the request, never its body: the value cannot leak through them.
-    let answer = client
-        .put_secret_value()
-        .secret_id(name)
-        .secret_string(json)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "could not put the value into {name}: {}",
-                e.message().or(e.code()).unwrap_or("unknown error")
-            )
-        })?;
-    Ok(answer.version_id().unwrap_or("(none returned)").to_string())
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask setup`: installs what the tests and local runs need and nothing installs by itself — the
-//! Python environment `.venv` (moto server, cargo-lambda with zig, checkov, pinned in requirements.txt) and
-//! the arm64 Rust target the Lambda is built for. Does nothing when everything is already there.
+//! Python environment `.venv` (moto server, cargo-lambda with zig, checkov, pinned in requirements.txt),
+//! s3s-fs (an S3-compatible store independent of moto, for the MinIO sink's tests) into the git-ignored
+//! `.local/`, and the arm64 Rust target the Lambda is built for. Does nothing when everything is already there.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,6 +15,7 @@ pub const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
 
 pub fn run_setup(root: &Path) -> Result<()> {
     python_env(root)?;
+    s3s_fs(root)?;
     rust_target()?;
     Ok(())
 }
@@ -44,6 +46,31 @@ fn python_env(root: &Path) -> Result<()> {
     .context("pip install -r requirements.txt failed: is PyPI reachable?")?;
     std::fs::write(&stamp, requirements).context("writing the .venv stamp")?;
     Ok(())
+}
+
+/// s3s-fs at the pinned version, built from crates.io into `.local/bin` (a few minutes, once).
+fn s3s_fs(root: &Path) -> Result<()> {
+    let binary = emulator::local_bin("s3s-fs");
+    let installed = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
+    if installed.is_some_and(|v| v.split_whitespace().last() == Some(emulator::S3S_FS_VERSION)) {
+        println!("setup: s3s-fs {} is installed", emulator::S3S_FS_VERSION);
+        return Ok(());
+    }
+    println!(
+        "setup: building s3s-fs {} into .local (a few minutes, once): {}",
+        emulator::S3S_FS_VERSION,
+        emulator::S3S_FS_INSTALL
+    );
+    let mut words = emulator::S3S_FS_INSTALL.split_whitespace();
+    let program = words.next().unwrap_or("cargo");
+    run(Command::new(program).args(words).current_dir(root)).context(
+        "installing s3s-fs failed: is crates.io reachable? (the MinIO sink's tests need it)",
+    )
 }
 
 fn rust_target() -> Result<()> {

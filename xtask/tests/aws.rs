@@ -3,10 +3,16 @@
 //! project's NiFi-compatible receiver running in-process.
 
 mod common;
+// The loopback servers of the aggregator's tests: a redirector and the recorder it points to.
+#[path = "../../app/tests/loopback/mod.rs"]
+mod loopback;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::bundle::{Bundle, BundleWriter};
+use app::credentials::SecretCache;
+use app::delivery::{NifiSink, Parcel, Sink};
 use app::manifest::FileEntry;
 use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -83,12 +89,13 @@ fn uuid_like() -> String {
     )
 }
 
-/// The archive bucket and the endpoint secret, as `deploy local` leaves them, and a receiver that wants
-/// the secret's credentials.
+/// moto with the archive bucket and the endpoint secret, as `deploy local` leaves them, and a receiver that
+/// wants the secret's credentials.
 async fn archive_and_receiver(
-    sdk: &SdkConfig,
     password: &str,
-) -> (aws_sdk_s3::Client, RunningReceiver, tempfile::TempDir) {
+) -> (Moto, aws_sdk_s3::Client, RunningReceiver, tempfile::TempDir) {
+    let moto = Moto::start().expect("moto");
+    let sdk = &sdk(&moto).await;
     let s3 = s3(sdk);
     s3.create_bucket()
         .bucket(ARCHIVE)
@@ -115,7 +122,7 @@ async fn archive_and_receiver(
     )
     .await
     .expect("receiver");
-    (s3, receiver, store)
+    (moto, s3, receiver, store)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,16 +329,11 @@ async fn secret_is_put_validated_and_never_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_restores_verifies_and_delivers_an_archived_bundle() {
     const PASSWORD: &str = "Replay-Pw-91c2";
-    let moto = Moto::start().expect("moto");
-    let sdk = sdk(&moto).await;
-    let (s3, receiver, _store) = archive_and_receiver(&sdk, PASSWORD).await;
+    let (moto, s3, receiver, _store) = archive_and_receiver(PASSWORD).await;
 
     let bundle = bundle(3);
     let created = time::OffsetDateTime::now_utc();
-    let key = app::archive::archive_key("bundles", created, &bundle.file_name());
-    app::archive::put_bundle(&s3, ARCHIVE, &key, &bundle, u64::MAX, 16 << 20)
-        .await
-        .expect("archived");
+    let key = archive(&s3, &bundle, created).await;
     // The archive's lifecycle moves bundles to Deep Archive; do it at once.
     s3.copy_object()
         .bucket(ARCHIVE)
@@ -388,11 +390,11 @@ async fn replay_restores_verifies_and_delivers_an_archived_bundle() {
     assert!(stored[0].replay, "sent with X-Replay: true");
     assert_eq!(stored[0].manifest.files.len(), 3);
 
-    // By time range: the hour around now holds this bundle.
-    let hour = time::Duration::HOUR;
-    let fmt = &time::format_description::well_known::Rfc3339;
-    let from = (created - hour).format(fmt).expect("time");
-    let to = (created + hour).format(fmt).expect("time");
+    // By time range: the hour around now holds this bundle, which the aggregator marked delivered.
+    app::archive::mark_delivered(&s3, ARCHIVE, &key, &bundle.manifest.bundle_id, created)
+        .await
+        .expect("marked delivered");
+    let (from, to) = hour_around(created);
     run(xtask(&[
         "replay",
         "local",
@@ -414,9 +416,7 @@ async fn replay_restores_verifies_and_delivers_an_archived_bundle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_refuses_a_tampered_archive_object() {
     const PASSWORD: &str = "Tamper-Pw-55aa";
-    let moto = Moto::start().expect("moto");
-    let sdk = sdk(&moto).await;
-    let (s3, receiver, _store) = archive_and_receiver(&sdk, PASSWORD).await;
+    let (moto, s3, receiver, _store) = archive_and_receiver(PASSWORD).await;
     let bundle = bundle(2);
     let key = app::archive::archive_key(
         "bundles",
@@ -435,16 +435,7 @@ async fn replay_refuses_a_tampered_archive_object() {
         .send()
         .await
         .expect("tampered object");
-    let run = run(xtask(&[
-        "replay",
-        "local",
-        "--bundle",
-        &key,
-        "--endpoint-url",
-        &receiver.url(),
-    ])
-    .aws(moto.endpoint()))
-    .await;
+    let run = replay(&moto, &receiver.url(), &["--bundle", &key]).await;
     run.assert_code(1)
         .assert_contains("does not match its recorded SHA-256")
         .assert_contains("refusing to deliver it");
@@ -475,4 +466,237 @@ async fn run_unverifiable(moto: &Moto, receiver: &RunningReceiver) {
     .await
     .assert_code(1)
     .assert_contains("cannot be verified");
+}
+
+/// `cargo xtask replay local <args> --endpoint-url <endpoint>` against moto.
+async fn replay(moto: &Moto, endpoint: &str, args: &[&str]) -> Run {
+    let mut all = vec!["replay", "local", "--endpoint-url", endpoint];
+    all.extend_from_slice(args);
+    run(xtask(&all).aws(moto.endpoint())).await
+}
+
+/// Archives `bundle` as the aggregator does, under the hour of `at`; returns its key.
+async fn archive(s3: &aws_sdk_s3::Client, bundle: &Bundle, at: time::OffsetDateTime) -> String {
+    let key = app::archive::archive_key("bundles", at, &bundle.file_name());
+    app::archive::put_bundle(s3, ARCHIVE, &key, bundle, u64::MAX, 16 << 20)
+        .await
+        .expect("archived");
+    key
+}
+
+/// The hour around `t`, as `--from`/`--to` arguments.
+fn hour_around(t: time::OffsetDateTime) -> (String, String) {
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let hour = time::Duration::HOUR;
+    (
+        (t - hour).format(fmt).expect("time"),
+        (t + hour).format(fmt).expect("time"),
+    )
+}
+
+/// Every delivery attempt leaves a bundle in the archive; a range replay sends only the ones the endpoint
+/// acknowledged (tagged `delivered-at`), unless told to include the attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_replay_sends_only_what_was_delivered() {
+    const PASSWORD: &str = "Range-Pw-7d1f";
+    let (moto, s3, receiver, _store) = archive_and_receiver(PASSWORD).await;
+    let now = time::OffsetDateTime::now_utc();
+    let (delivered, attempt) = (bundle(2), bundle(2));
+    let delivered_key = archive(&s3, &delivered, now).await;
+    let attempt_key = archive(&s3, &attempt, now).await;
+    app::archive::mark_delivered(
+        &s3,
+        ARCHIVE,
+        &delivered_key,
+        &delivered.manifest.bundle_id,
+        now,
+    )
+    .await
+    .expect("marked delivered");
+    let (from, to) = hour_around(now);
+    let url = receiver.url();
+    let stored_ids = || -> Vec<String> {
+        receiver
+            .stored_bundles()
+            .expect("stored")
+            .into_iter()
+            .map(|b| b.bundle_id)
+            .collect()
+    };
+
+    replay(&moto, &url, &["--from", &from, "--to", &to])
+        .await
+        .assert_ok()
+        .assert_contains("Leaving out 1 archived attempts")
+        .assert_contains("--include-attempts")
+        .assert_contains("Replayed 1 bundles");
+    assert_eq!(
+        stored_ids(),
+        std::slice::from_ref(&delivered.manifest.bundle_id)
+    );
+
+    replay(
+        &moto,
+        &url,
+        &["--from", &from, "--to", &to, "--include-attempts"],
+    )
+    .await
+    .assert_ok()
+    .assert_contains("1 marked delivered, 1 attempts")
+    .assert_contains("Replayed 2 bundles");
+    assert_eq!(receiver.stats().stored, 3);
+    assert!(stored_ids().contains(&attempt.manifest.bundle_id));
+
+    // A bundle named by its key is sent as asked, saying whether it was delivered.
+    replay(&moto, &url, &["--bundle", &attempt_key])
+        .await
+        .assert_ok()
+        .assert_contains("is NOT marked delivered");
+    replay(&moto, &url, &["--bundle", &delivered_key])
+        .await
+        .assert_ok()
+        .assert_contains("was marked delivered at ");
+    assert_eq!(receiver.stats().stored, 5);
+}
+
+/// Replay delivers with the aggregator's code: a redirect from the endpoint is a failure, and neither the
+/// bundle nor the credentials reach where it points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_never_follows_a_redirect() {
+    const PASSWORD: &str = "Redirect-Pw-2c9e";
+    let (moto, s3, _receiver, _store) = archive_and_receiver(PASSWORD).await;
+    let key = archive(&s3, &bundle(1), time::OffsetDateTime::now_utc()).await;
+    let recorder = loopback::Recorder::start().await;
+    let redirector = loopback::Redirector::start(
+        axum::http::StatusCode::TEMPORARY_REDIRECT,
+        format!("http://{}/elsewhere", recorder.addr),
+    )
+    .await;
+    let run = replay(
+        &moto,
+        &redirector.url("/contentListener"),
+        &["--bundle", &key],
+    )
+    .await;
+    run.assert_code(1)
+        .assert_contains("Redirect")
+        .assert_contains("307 Temporary Redirect");
+    assert!(recorder.requests().is_empty(), "{:?}", recorder.requests());
+    assert_never_shown(PASSWORD, &[&run]);
+}
+
+/// Rotation without downtime, as the RUNBOOK tells it: stage the new value, switch the endpoint, promote.
+/// Deliveries go on all along through the aggregator's delivery code, and no value is ever shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_rotate_without_a_failed_delivery() {
+    const OLD: &str = "Old-Pw-Marker-1a7c";
+    const NEW: &str = "New-Pw-Marker-93e2";
+    let (moto, _s3, receiver, _store) = archive_and_receiver(OLD).await;
+    let sdk = sdk(&moto).await;
+    let addr = receiver.addr();
+    let store = receiver.store_dir().to_path_buf();
+    // No caching: every delivery reads the secret again, so an adopted pending value must survive re-reads
+    // for as long as the rotation is under way.
+    let secrets = Arc::new(SecretCache::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        SECRET.to_string(),
+        Duration::ZERO,
+    ));
+    let sink = Sink::Nifi(Arc::new(NifiSink::new(
+        receiver.url(),
+        secrets,
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    )));
+    let deliver = |what: &'static str| {
+        let sink = sink.clone();
+        async move {
+            let bundle = bundle(1);
+            let parcel = Parcel::of(&bundle, &format!("bundles/{}", bundle.file_name()));
+            sink.deliver(&parcel)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: the delivery failed: {e}"));
+        }
+    };
+    deliver("before the rotation").await;
+
+    let value =
+        |password: &str| serde_json::json!({"username": "nifi", "password": password}).to_string();
+    let rotate = run(xtask(&["secret", "local", "--rotate"])
+        .aws(moto.endpoint())
+        .stdin(&value(NEW)))
+    .await;
+    rotate
+        .assert_ok()
+        .assert_contains("labelled AWSPENDING")
+        .assert_contains("--promote")
+        .assert_contains("Rotation due on");
+    deliver("staged, the endpoint not yet switched").await;
+
+    // The on-premise side switches to the new password.
+    receiver.shutdown().await;
+    let receiver = app::receiver::spawn(ReceiverConfig {
+        listen: addr,
+        ..ReceiverConfig::new(store).with_credentials(BasicCredentials::new("nifi", NEW))
+    })
+    .await
+    .expect("the receiver again, with the new password");
+    deliver("the endpoint switched, the rotation not promoted").await;
+    assert_eq!(
+        receiver.stats().unauthorized,
+        1,
+        "the current value was refused once"
+    );
+    deliver("the pending value was adopted").await;
+    assert_eq!(
+        receiver.stats().unauthorized,
+        1,
+        "an adopted pending value is used at once, without another refusal"
+    );
+
+    let promote = run(xtask(&["secret", "local", "--promote"]).aws(moto.endpoint())).await;
+    promote
+        .assert_ok()
+        .assert_contains("to AWSCURRENT")
+        .assert_contains("is now AWSPREVIOUS");
+    deliver("promoted").await;
+    let status = run(xtask(&["secret", "local", "--status"]).aws(moto.endpoint())).await;
+    let due = (time::OffsetDateTime::now_utc() + time::Duration::days(90)).date();
+    status.assert_ok().assert_contains(&format!(
+        "Rotation due on {:04}-{:02}-{:02}",
+        due.year(),
+        u8::from(due.month()),
+        due.day()
+    ));
+    assert!(!status.all().contains("AWSPENDING"), "{}", status.all());
+    let again = run(xtask(&["secret", "local", "--promote"]).aws(moto.endpoint())).await;
+    again
+        .assert_code(1)
+        .assert_contains("no rotation is under way");
+
+    // A fresh aggregator instance reads the promoted value as the current one.
+    let fresh = NifiSink::new(
+        receiver.url(),
+        Arc::new(SecretCache::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            SECRET.to_string(),
+            Duration::from_secs(300),
+        )),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    );
+    let bundle = bundle(1);
+    fresh
+        .deliver(&Parcel::of(&bundle, "bundles/fresh.tar.gz"))
+        .await
+        .expect("a new instance delivers with the promoted value");
+    assert_eq!(receiver.stats().unauthorized, 1);
+    assert_eq!(
+        receiver.stats().stored,
+        4,
+        "every delivery since the switch"
+    );
+    for marker in [OLD, NEW] {
+        assert_never_shown(marker, &[&rotate, &promote, &status, &again]);
+    }
 }

@@ -11,9 +11,12 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use app::receiver::{self, BasicCredentials, ReceiverConfig, ReceiverError, TlsConfig, TlsError};
+use app::receiver::{
+    self, BasicCredentials, Limits, ReceiverConfig, ReceiverError, TlsConfig, TlsError,
+};
 use clap::Parser;
 
 /// The password comes from this variable, never from a flag, so that it stays out of process listings.
@@ -54,11 +57,42 @@ struct Args {
     /// Require client certificates signed by the CA(s) in this PEM file (mutual TLS); needs --tls-cert.
     #[arg(long, value_name = "FILE")]
     client_ca: Option<PathBuf>,
+    /// The largest request body accepted, in bytes (413 above it) [default: 536870912, 512 MiB].
+    #[arg(long, env = "RECEIVER_MAX_BODY_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_body_bytes: Option<u64>,
+    /// The most bytes a bundle may unpack to while it is verified (413 above it: a gzip bomb stops there)
+    /// [default: 8589934592, 8 GiB].
+    #[arg(long, env = "RECEIVER_MAX_UNPACKED_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_unpacked_bytes: Option<u64>,
+    /// The most tar entries a bundle may hold (422 above it) [default: 100000].
+    #[arg(long, env = "RECEIVER_MAX_ENTRIES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_entries: Option<u64>,
+    /// Seconds to wait for a request's headers, and for each next piece of its body (408 after) [default: 30].
+    #[arg(long, env = "RECEIVER_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    read_timeout_seconds: Option<u64>,
+}
+
+impl Args {
+    /// The limits: each flag given, the default for the rest.
+    fn limits(&self) -> Limits {
+        let default = Limits::default();
+        Limits {
+            max_body_bytes: self.max_body_bytes.unwrap_or(default.max_body_bytes),
+            max_unpacked_bytes: self
+                .max_unpacked_bytes
+                .unwrap_or(default.max_unpacked_bytes),
+            max_entries: self.max_entries.unwrap_or(default.max_entries),
+            read_timeout: self
+                .read_timeout_seconds
+                .map_or(default.read_timeout, Duration::from_secs),
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let limits = args.limits();
     tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::stderr)
@@ -96,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         path: args.path,
         credentials,
         tls,
+        limits,
     })
     .await
     .map_err(|e| match &e {

@@ -1,11 +1,12 @@
 //! NiFi: an HTTPS POST of the bundle bytes, streamed from the spool file, with Basic auth and/or a client
-//! certificate from the secret. On 401/403 the secret is read again and the POST retried once, so a rotated
-//! password heals without waiting for the cache to expire.
+//! certificate from the secret. On 401/403 the secret is read again and the POST retried once, then a
+//! rotation's pending value is tried (see `with_credentials`), so a changed password heals without waiting for
+//! the cache to expire. Redirects are never followed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
 use reqwest::{Client, StatusCode};
 use tokio::sync::Mutex;
 use tokio_util::io::ReaderStream;
@@ -13,6 +14,12 @@ use tokio_util::io::ReaderStream;
 use super::{DeliveryError, FailureKind, Parcel};
 use crate::credentials::{Credentials, SecretCache};
 use crate::headers;
+
+/// What the endpoint answered: its status, and where it pointed if it redirected.
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+}
 
 /// A NiFi ListenHTTP endpoint.
 pub struct NifiSink {
@@ -41,24 +48,36 @@ impl NifiSink {
     }
 
     pub async fn deliver(&self, parcel: &Parcel) -> Result<(), DeliveryError> {
-        let status = self.post_once(parcel).await?;
-        let status = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            tracing::warn!(bundle_id = %parcel.bundle_id, status = status.as_u16(), "endpoint refused the credentials; reading the secret again");
-            self.secrets.invalidate().await;
-            self.post_once(parcel).await?
-        } else {
-            status
-        };
-        classify(status, parcel)
+        super::with_credentials(&self.secrets, parcel, |credentials| {
+            self.post(parcel, credentials)
+        })
+        .await
     }
 
-    async fn post_once(&self, parcel: &Parcel) -> Result<StatusCode, DeliveryError> {
-        let credentials = self
-            .secrets
-            .get()
-            .await
-            .map_err(|e| DeliveryError::credentials(parcel, e))?;
-        let client = self.client_for(&credentials, parcel).await?;
+    /// One POST with these credentials; Ok only for a 2xx.
+    async fn post(
+        &self,
+        parcel: &Parcel,
+        credentials: Arc<Credentials>,
+    ) -> Result<(), DeliveryError> {
+        let answer = self.post_once(parcel, &credentials).await?;
+        if answer.status.is_success() {
+            return Ok(());
+        }
+        Err(DeliveryError::answered(
+            parcel,
+            answer.status.as_u16(),
+            answer.location.as_deref(),
+            &self.url,
+        ))
+    }
+
+    async fn post_once(
+        &self,
+        parcel: &Parcel,
+        credentials: &Arc<Credentials>,
+    ) -> Result<Answer, DeliveryError> {
+        let client = self.client_for(credentials, parcel).await?;
         let file = tokio::fs::File::open(&parcel.path).await.map_err(|e| {
             DeliveryError::new(
                 FailureKind::Local,
@@ -66,7 +85,7 @@ impl NifiSink {
                 format!("cannot open the bundle: {e}"),
             )
         })?;
-        let basic = basic_auth(&credentials);
+        let basic = basic_auth(credentials);
         let response = client
             .post(&self.url)
             .header(CONTENT_TYPE, headers::BUNDLE_CONTENT_TYPE)
@@ -88,12 +107,17 @@ impl NifiSink {
             .await
             .map_err(|e| transport_error(&e, parcel))?;
         let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         // Read (and discard) the body, so a timeout while the endpoint answers counts as a timeout too.
         response
             .bytes()
             .await
             .map_err(|e| transport_error(&e, parcel))?;
-        Ok(status)
+        Ok(Answer { status, location })
     }
 
     async fn client_for(
@@ -124,6 +148,9 @@ fn build_client(
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .tls_version_min(reqwest::tls::Version::TLS_1_2)
+        // A redirect is a failure, never followed: following would turn the POST into a body-less GET whose
+        // 200 looks like a delivery, and would send the credentials to wherever the Location points.
+        .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(30));
     if let (Some(cert), Some(key)) = (&credentials.client_cert_pem, &credentials.client_key_pem) {
         let identity =
@@ -181,24 +208,4 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// 2xx is success; everything else is a failure of the kind its status says.
-fn classify(status: StatusCode, parcel: &Parcel) -> Result<(), DeliveryError> {
-    if status.is_success() {
-        return Ok(());
-    }
-    let kind = match status.as_u16() {
-        408 => FailureKind::Timeout,
-        429 => FailureKind::Throttled,
-        503 => FailureKind::Backpressure,
-        401 | 403 => FailureKind::Unauthorized,
-        500..=599 => FailureKind::ServerError,
-        _ => FailureKind::Rejected,
-    };
-    Err(DeliveryError::new(
-        kind,
-        parcel,
-        format!("the endpoint answered {status}"),
-    ))
 }

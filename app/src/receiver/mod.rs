@@ -5,9 +5,11 @@
 //! `MANIFEST.json`. Accepted bundles land in the store directory as `<bundle_id>.tar.gz` plus a `<bundle_id>.json`
 //! record. Faults (503, stall, dropped connection) can be switched on in-process or over `POST /_control/fault`.
 //! With a [`TlsConfig`] it serves HTTPS, optionally requiring client certificates, as ListenHTTP with an SSL context.
+//! [`Limits`] bound what a bad client can make it read, unpack and wait for.
 
 mod auth;
 mod fault;
+mod limits;
 mod server;
 mod stats;
 mod store;
@@ -24,6 +26,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::BasicCredentials;
 pub use fault::{DEFAULT_TIMEOUT_DELAY, Fault, FaultRequest, FaultStatus};
+pub use limits::Limits;
 pub use stats::Stats;
 pub use store::{StoredBundle, read_stored_bundles};
 pub use tls::{TlsConfig, TlsError};
@@ -45,6 +48,8 @@ pub struct ReceiverConfig {
     pub credentials: Option<BasicCredentials>,
     /// When set, HTTPS instead of HTTP (and, with a client CA, mutual TLS).
     pub tls: Option<TlsConfig>,
+    /// What a client may make it read, unpack and wait for.
+    pub limits: Limits,
 }
 
 impl ReceiverConfig {
@@ -56,6 +61,7 @@ impl ReceiverConfig {
             path: DEFAULT_PATH.to_owned(),
             credentials: None,
             tls: None,
+            limits: Limits::default(),
         }
     }
 
@@ -66,6 +72,11 @@ impl ReceiverConfig {
 
     pub fn with_tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 }
@@ -141,6 +152,7 @@ pub async fn spawn(config: ReceiverConfig) -> Result<RunningReceiver, ReceiverEr
         health_path,
         credentials: config.credentials,
         tls: acceptor.is_some(),
+        limits: config.limits,
         faults: Default::default(),
         counters: Default::default(),
         shutdown: stopped,

@@ -23,6 +23,7 @@ use crate::headers;
 
 use super::auth::BasicCredentials;
 use super::fault::{Fault, FaultRequest, FaultSwitch};
+use super::limits::Limits;
 use super::stats::Counters;
 use super::store::{self, StoredBundle, TEMP_PREFIX, TEMP_SUFFIX};
 use super::verify::{self, Claimed, VerifyError};
@@ -48,6 +49,7 @@ pub(crate) struct Shared {
     pub credentials: Option<BasicCredentials>,
     /// Whether connections are served over TLS; only the URL scheme depends on it.
     pub tls: bool,
+    pub limits: Limits,
     pub faults: FaultSwitch,
     pub counters: Counters,
     pub shutdown: watch::Receiver<bool>,
@@ -140,7 +142,7 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(shared.limits.read_timeout);
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -401,6 +403,27 @@ async fn receive_inner(
             ));
         }
     };
+    let limits = shared.limits;
+    let too_large = || {
+        Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the body is larger than {} bytes, this receiver's limit (--max-body-bytes)",
+                limits.max_body_bytes
+            ),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.max_body_bytes) {
+        // Refused before a byte of it is written; draining a bounded amount lets the sender see the status.
+        drain(body).await;
+        return Err(too_large());
+    }
 
     let internal = |what: &str, error: &dyn std::fmt::Display| {
         tracing::error!(%error, "{what}");
@@ -424,7 +447,19 @@ async fn receive_inner(
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut body = body;
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A client that stops sending (or trickles) must not hold the connection and the temp file for ever.
+        let Ok(frame) = tokio::time::timeout(limits.read_timeout, body.frame()).await else {
+            return Err(Rejection::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_stalled",
+                format!(
+                    "no part of the body arrived for {} s (this receiver's --read-timeout-seconds) after {size} bytes",
+                    limits.read_timeout.as_secs()
+                ),
+            ));
+        };
+        let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
             Rejection::new(
                 StatusCode::BAD_REQUEST,
@@ -433,8 +468,12 @@ async fn receive_inner(
             )
         })?;
         if let Ok(data) = frame.into_data() {
-            hasher.update(&data);
             size += data.len() as u64;
+            if size > limits.max_body_bytes {
+                drain(body).await;
+                return Err(too_large());
+            }
+            hasher.update(&data);
             writer
                 .write_all(&data)
                 .await
@@ -469,16 +508,23 @@ async fn receive_inner(
                 bundle_id: &bundle_id,
                 file_count,
             },
+            &limits,
         )
     })
     .await
     .map_err(|e| internal("the verification task failed", &e))?;
     let manifest = verified.map_err(|e| {
-        let reason = match e {
-            VerifyError::Unreadable(_) => "invalid_bundle",
-            _ => "manifest_mismatch",
+        let (status, reason) = match e {
+            VerifyError::Unreadable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_bundle"),
+            VerifyError::UnpackedTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "unpacked_too_large")
+            }
+            VerifyError::TooManyEntries(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "too_many_entries")
+            }
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "manifest_mismatch"),
         };
-        Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, reason, e.to_string())
+        Rejection::new(status, reason, e.to_string())
     })?;
 
     let record = StoredBundle {

@@ -1,18 +1,22 @@
-//! Checks an unpacked bundle against its `MANIFEST.json`, the way the NiFi flow would, before anything is stored.
+//! Checks an unpacked bundle against its `MANIFEST.json`, the way the NiFi flow would, before anything is stored;
+//! within the receiver's limits on unpacked bytes and entries, so a gzip bomb stops early.
 //!
 //! The manifest is the last entry, named `MANIFEST.json` at the top level; in a format-2 bundle every other
 //! entry is under `files/` (docs/bundle-format.md). A bundle without `format` in its manifest is format 1,
 //! written before that layout (archived bundles still replay): its files may be anywhere but the last entry.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::layout::{self, OutsideFiles, Place};
+use super::limits::Limits;
 use crate::manifest::{MANIFEST_NAME, Manifest};
 
 /// A manifest far above any real bundle's is refused rather than read into memory.
@@ -35,6 +39,12 @@ pub enum VerifyError {
     Outside(#[from] OutsideFiles),
     #[error("the bundle does not match its manifest: {}", .0.join("; "))]
     Mismatch(Vec<String>),
+    #[error(
+        "the bundle unpacks to more than {0} bytes, this receiver's limit (--max-unpacked-bytes); verification stopped there"
+    )]
+    UnpackedTooLarge(u64),
+    #[error("the bundle holds more than {0} entries, this receiver's limit (--max-entries)")]
+    TooManyEntries(u64),
 }
 
 /// What the headers of the request claimed.
@@ -50,21 +60,41 @@ struct Seen {
     sha256: String,
 }
 
-/// Reads the tar.gz at `path` once, hashing every entry as it streams by, and checks the result.
-pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manifest, VerifyError> {
+/// Reads the tar.gz at `path` once, hashing every entry as it streams by, and checks the result; stops as soon
+/// as it unpacks to more than the limits allow.
+pub(crate) fn verify_bundle(
+    path: &Path,
+    claimed: &Claimed<'_>,
+    limits: &Limits,
+) -> Result<Manifest, VerifyError> {
     let file = File::open(path).map_err(VerifyError::Unreadable)?;
-    let mut archive = tar::Archive::new(MultiGzDecoder::new(BufReader::with_capacity(
-        256 * 1024,
-        file,
-    )));
+    let exceeded = Rc::new(Cell::new(false));
+    let mut archive = tar::Archive::new(Bounded {
+        inner: MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file)),
+        left: limits.max_unpacked_bytes,
+        exceeded: exceeded.clone(),
+    });
+    // Whatever layer reports it (tar wraps read errors), a read past the bound is that, not a broken bundle.
+    let unreadable = |e: io::Error| {
+        if exceeded.get() {
+            VerifyError::UnpackedTooLarge(limits.max_unpacked_bytes)
+        } else {
+            VerifyError::Unreadable(e)
+        }
+    };
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut problems = Problems::default();
     let mut manifest: Option<Manifest> = None;
     // Known to be wrong only once the manifest (the last entry) says the bundle is format 2.
     let mut first_outside: Option<String> = None;
+    let mut entries = 0u64;
 
-    for entry in archive.entries().map_err(VerifyError::Unreadable)? {
-        let mut entry = entry.map_err(VerifyError::Unreadable)?;
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        entries += 1;
+        if entries > limits.max_entries {
+            return Err(VerifyError::TooManyEntries(limits.max_entries));
+        }
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         if manifest.is_some() {
             return Err(VerifyError::ManifestNotLast(name));
@@ -90,17 +120,14 @@ pub(crate) fn verify_bundle(path: &Path, claimed: &Claimed<'_>) -> Result<Manife
                 )));
             }
             let mut raw = Vec::new();
-            entry
-                .read_to_end(&mut raw)
-                .map_err(VerifyError::Unreadable)?;
+            entry.read_to_end(&mut raw).map_err(unreadable)?;
             let parsed: Manifest = serde_json::from_slice(&raw)
                 .map_err(|e| VerifyError::BadManifest(e.to_string()))?;
             manifest = Some(parsed);
             continue;
         }
         let mut hasher = Sha256::new();
-        let size =
-            io::copy(&mut entry, &mut HashWriter(&mut hasher)).map_err(VerifyError::Unreadable)?;
+        let size = io::copy(&mut entry, &mut HashWriter(&mut hasher)).map_err(unreadable)?;
         let sha256 = hex::encode(hasher.finalize());
         if seen.insert(name.clone(), Seen { size, sha256 }).is_some() {
             problems.push(format!("entry `{name}` appears more than once"));
@@ -197,6 +224,25 @@ impl Problems {
             self.list.push(format!("and {} more problems", self.more));
         }
         self.list
+    }
+}
+
+/// Passes what it reads on, and fails (noting why) once more than `left` bytes have passed.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.exceeded.set(true);
+            return Err(io::Error::other("the unpacked size limit was reached"));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 

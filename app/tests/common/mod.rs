@@ -528,3 +528,23 @@ pub async fn breaker_state(stack: &Stack) -> Option<String> {
         .and_then(|v| v.as_s().ok())
         .cloned()
 }
+
+/// A parcel of `bytes` in a file of its own (the directory must outlive the parcel), for the sinks alone.
+pub fn parcel_of(bytes: &[u8]) -> (tempfile::TempDir, app::delivery::Parcel) {
+    use sha2::Digest;
+    let dir = ok("tempdir", tempfile::tempdir());
+    let bundle_id = uuid::Uuid::now_v7().to_string();
+    let path = dir.path().join(format!("{bundle_id}.tar.gz"));
+    ok("write the parcel", std::fs::write(&path, bytes));
+    let parcel = app::delivery::Parcel {
+        path,
+        size: bytes.len() as u64,
+        sha256_hex: hex::encode(sha2::Sha256::digest(bytes)),
+        file_count: 1,
+        file_name: format!("{bundle_id}.tar.gz"),
+        key: format!("bundles/test/{bundle_id}.tar.gz"),
+        bundle_id,
+        replay: false,
+    };
+    (dir, parcel)
+}
