@@ -249,11 +249,7 @@ fn the_lambda_role_has_exactly_the_actions_its_code_uses() {
     );
     assert_eq!(
         actions(statements, "PutArchiveObjects"),
-        [
-            "s3:PutObject",
-            "s3:AbortMultipartUpload",
-            "s3:PutObjectTagging"
-        ]
+        ["s3:PutObject", "s3:AbortMultipartUpload"]
     );
     assert_eq!(
         actions(statements, "TagDeliveredArchives"),
