@@ -10,7 +10,6 @@ pub mod delivery;
 pub mod download;
 pub mod event;
 pub mod handler;
-pub mod headers;
 pub mod idempotency;
 pub mod metrics;
 pub mod poller;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use app::bundle::layout;
-use app::headers;
+use app::bundle::headers;
 use app::manifest::{FileEntry, MANIFEST_NAME, Manifest};
 use app::receiver::{self, BasicCredentials, Fault, ReceiverConfig, RunningReceiver, Stats};
 use flate2::Compression;

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use app::headers;
+use app::bundle::headers;
 use app::receiver::{self, Limits, ReceiverConfig, RunningReceiver};
 use flate2::Compression;
 use flate2::write::GzEncoder;

@@ -531,11 +531,11 @@ async fn the_binary_serves_https_with_client_certificates() {
     let body = std::fs::read(sent.path()).expect("bundle bytes");
     let post = |http: reqwest::Client| {
         http.post(&url)
-            .header("content-type", app::headers::BUNDLE_CONTENT_TYPE)
-            .header(app::headers::CONTENT_SHA256, sent.sha256_hex())
-            .header(app::headers::BUNDLE_ID, &sent.manifest.bundle_id)
-            .header(app::headers::FILE_COUNT, sent.manifest.files.len())
-            .header(app::headers::FILENAME, sent.file_name())
+            .header("content-type", app::bundle::headers::BUNDLE_CONTENT_TYPE)
+            .header(app::bundle::headers::CONTENT_SHA256, sent.sha256_hex())
+            .header(app::bundle::headers::BUNDLE_ID, &sent.manifest.bundle_id)
+            .header(app::bundle::headers::FILE_COUNT, sent.manifest.files.len())
+            .header(app::bundle::headers::FILENAME, sent.file_name())
             .body(body.clone())
             .send()
     };

@@ -1,10 +1,12 @@
 //! The bundle: what the aggregator writes, the receiver and replay verify, and `cargo xtask bundle` makes
 //! from a directory. A `.tar.gz` — each file at `files/<index>/<escaped key>`, `MANIFEST.json` last (see
-//! `layout` and docs/bundle-format.md) — hashed with SHA-256 as it is written to a spool file.
+//! `layout` and docs/bundle-format.md) — hashed with SHA-256 as it is written to a spool file. With the HTTP
+//! headers it travels with (`headers`), it is the whole contract between the senders and the receiver.
 //!
 //! It is its own crate so that the hot path (deflate, SHA-256, tar) is optimised even in debug builds
 //! (see the workspace's `profile.dev.package` section), and so that every tool shares exactly one writer.
 
+pub mod headers;
 pub mod layout;
 pub mod manifest;
 mod members;

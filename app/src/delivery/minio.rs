@@ -92,7 +92,7 @@ impl MinioSink {
             .key(&parcel.key)
             .body(body)
             .content_length(parcel.size as i64)
-            .content_type(crate::headers::BUNDLE_CONTENT_TYPE)
+            .content_type(bundle::headers::BUNDLE_CONTENT_TYPE)
             .content_md5(&digests.md5_base64)
             .checksum_sha256(&digests.sha256_base64)
             .metadata(SHA256_METADATA, &parcel.sha256_hex)

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bundle::headers;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
 use reqwest::{Client, StatusCode};
 use tokio::sync::Mutex;
@@ -13,7 +14,6 @@ use tokio_util::io::ReaderStream;
 
 use super::{DeliveryError, FailureKind, Parcel};
 use crate::credentials::{Credentials, SecretCache};
-use crate::headers;
 
 /// What the endpoint answered: its status, and where it pointed if it redirected.
 struct Answer {

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::headers;
+use crate::bundle::headers;
 
 use super::auth::BasicCredentials;
 use super::fault::{Fault, FaultRequest, FaultSwitch};

@@ -432,12 +432,12 @@ async fn measure_post(stack: &LocalStack) -> Result<(f64, f64, f64)> {
                 .basic_auth(&username, Some(&password))
                 .header(
                     reqwest::header::CONTENT_TYPE,
-                    app::headers::BUNDLE_CONTENT_TYPE,
+                    app::bundle::headers::BUNDLE_CONTENT_TYPE,
                 )
-                .header(app::headers::CONTENT_SHA256, bundle.sha256_hex())
-                .header(app::headers::BUNDLE_ID, bundle.manifest.bundle_id.clone())
-                .header(app::headers::FILE_COUNT, bundle.manifest.files.len())
-                .header(app::headers::FILENAME, bundle.file_name())
+                .header(app::bundle::headers::CONTENT_SHA256, bundle.sha256_hex())
+                .header(app::bundle::headers::BUNDLE_ID, bundle.manifest.bundle_id.clone())
+                .header(app::bundle::headers::FILE_COUNT, bundle.manifest.files.len())
+                .header(app::bundle::headers::FILENAME, bundle.file_name())
                 .body(body)
                 .send()
                 .await

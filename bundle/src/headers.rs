@@ -1,4 +1,5 @@
-//! The HTTP headers a bundle travels with, shared by the sender (aggregator, replay) and the receiver.
+//! The HTTP headers a bundle travels with: the wire contract between the senders (the aggregator, replay) and
+//! the receiver, beside the manifest inside the bundle.
 
 /// Hex SHA-256 of the body; NiFi's CryptographicHashContent computes the same.
 pub const CONTENT_SHA256: &str = "x-content-sha256";
