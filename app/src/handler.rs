@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use endpoint_credentials::SecretCache;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -26,7 +27,6 @@ use crate::archive::{self, archive_key};
 use crate::breaker::{Admission, Breaker, Transition};
 use crate::bundler::{Bundler, Downloaded, Leftovers, Sealed};
 use crate::config::{Config, SinkConfig};
-use crate::credentials::SecretCache;
 use crate::delivery::{DeliveryError, FailureKind, MinioSink, NifiSink, Parcel, Sink};
 use crate::download::{self, DownloadBudget, FetchError};
 use crate::event::{Body, ObjectRef, parse_body};

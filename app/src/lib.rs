@@ -5,7 +5,6 @@ pub mod archive;
 pub mod breaker;
 pub mod bundler;
 pub mod config;
-pub mod credentials;
 pub mod delivery;
 pub mod download;
 pub mod event;

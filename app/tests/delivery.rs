@@ -8,11 +8,11 @@ mod loopback;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::credentials::SecretCache;
 use app::delivery::{FailureKind, NifiSink, Sink};
 use app::receiver::Fault;
 use axum::http::StatusCode;
 use common::{Captured, Stack};
+use endpoint_credentials::SecretCache;
 use loopback::{Recorder, Redirector};
 
 /// What a redirect points to: another host, with userinfo and a query that must never be shown or followed.

@@ -8,13 +8,13 @@ mod loopback;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::credentials::SecretCache;
 use app::delivery::{FailureKind, MinioSink, Sink};
 use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation};
 use aws_sdk_s3::types::ChecksumMode;
 use base64::Engine;
 use common::{PASSWORD, Stack, USERNAME};
 use emulator::S3sFs;
+use endpoint_credentials::SecretCache;
 use loopback::CorruptingProxy;
 use sha2::{Digest, Sha256};
 
@@ -200,7 +200,7 @@ async fn refused_keys_are_read_again_and_the_put_retried_once() {
     drop(store);
     let store = S3sFs::start_on(port, USERNAME, NEW_SECRET_KEY).unwrap_or_else(|e| panic!("{e}"));
     create_bucket(&store, NEW_SECRET_KEY).await;
-    put_secret_key(&stack, NEW_SECRET_KEY, app::credentials::CURRENT).await;
+    put_secret_key(&stack, NEW_SECRET_KEY, endpoint_credentials::CURRENT).await;
 
     let (_second, second) = common::parcel_of(&bundle_bytes(100));
     sink.deliver(&second)
@@ -218,7 +218,7 @@ async fn the_pending_keys_of_a_rotation_are_tried_when_the_current_ones_are_refu
     let stack = Stack::start().await;
     let store = S3sFs::start(USERNAME, PENDING_SECRET_KEY).unwrap_or_else(|e| panic!("{e}"));
     create_bucket(&store, PENDING_SECRET_KEY).await;
-    put_secret_key(&stack, PENDING_SECRET_KEY, app::credentials::PENDING).await;
+    put_secret_key(&stack, PENDING_SECRET_KEY, endpoint_credentials::PENDING).await;
     let (_dir, parcel) = common::parcel_of(&bundle_bytes(100));
     minio_sink(&stack, store.endpoint())
         .deliver(&parcel)

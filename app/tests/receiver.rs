@@ -6,8 +6,8 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use app::bundle::layout;
 use app::bundle::headers;
+use app::bundle::layout;
 use app::manifest::{FileEntry, MANIFEST_NAME, Manifest};
 use app::receiver::{self, BasicCredentials, Fault, ReceiverConfig, RunningReceiver, Stats};
 use flate2::Compression;

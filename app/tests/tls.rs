@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::bundle::{Bundle, BundleWriter};
-use app::credentials::SecretCache;
 use app::delivery::{FailureKind, NifiSink, Parcel};
 use app::manifest::FileEntry;
 use app::receiver::{self, BasicCredentials, Fault, ReceiverConfig, RunningReceiver, TlsConfig};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::config::Credentials as AwsCredentials;
 use emulator::Moto;
+use endpoint_credentials::SecretCache;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,

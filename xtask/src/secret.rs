@@ -1,7 +1,7 @@
 //! `cargo xtask secret <env>`: puts the endpoint credentials into the environment's secret, after deploy
 //! created it empty (so the value never enters Terraform state). The value comes from a no-echo prompt,
-//! from JSON on stdin, and/or PEM files for mutual TLS; its shape is checked by the aggregator's own parser
-//! (`app::credentials::Credentials::parse`) before anything is sent. The value is never printed or logged:
+//! from JSON on stdin, and/or PEM files for mutual TLS; its shape is checked by the parser the aggregator reads
+//! it with (`endpoint_credentials::Credentials::parse`) before anything is sent. The value is never printed or logged:
 //! messages name fields and version ids, not contents.
 //!
 //! Rotation without downtime, every `credentials_rotation_interval` of the environment: `--rotate` stages the
@@ -13,8 +13,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use app::credentials::{CURRENT, Credentials, PENDING};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use endpoint_credentials::{CURRENT, Credentials, PENDING};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::bundle::{Bundle, BundleWriter};
-use app::credentials::SecretCache;
 use app::delivery::{NifiSink, Parcel, Sink};
 use app::manifest::FileEntry;
 use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
@@ -20,6 +19,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, StorageClass};
 use common::{Run, assert_never_shown, xtask};
 use emulator::Moto;
+use endpoint_credentials::SecretCache;
 use sha2::{Digest, Sha256};
 
 const REGION: &str = "eu-west-2";

@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
 /// The Basic credentials from the endpoint secret, read once at start.
 async fn credentials_from_secret(secret_id: &str) -> anyhow::Result<BasicCredentials> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let cache = app::credentials::SecretCache::new(
+    let cache = endpoint_credentials::SecretCache::new(
         aws_sdk_secretsmanager::Client::new(&sdk),
         secret_id.to_string(),
         std::time::Duration::ZERO,

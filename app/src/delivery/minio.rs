@@ -23,13 +23,13 @@ use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumMode;
 use base64::Engine;
+use endpoint_credentials::{Credentials, SecretCache};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use super::{DeliveryError, FailureKind, Parcel};
 use crate::archive::SHA256_METADATA;
-use crate::credentials::{Credentials, SecretCache};
 
 /// Error codes with which a store says the bytes it received do not match the digests sent with them.
 const DIGEST_MISMATCH_CODES: [&str; 4] = [

@@ -13,8 +13,9 @@ use std::sync::Arc;
 pub use minio::MinioSink;
 pub use nifi::NifiSink;
 
+use endpoint_credentials::{Credentials, SecretCache, SecretError};
+
 use crate::bundle::Bundle;
-use crate::credentials::{Credentials, SecretCache, SecretError};
 
 /// What travels: a bundle file and what the endpoint is told about it.
 #[derive(Debug, Clone)]

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bundle::headers;
+use endpoint_credentials::{Credentials, SecretCache};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
 use reqwest::{Client, StatusCode};
 use tokio::sync::Mutex;
 use tokio_util::io::ReaderStream;
 
 use super::{DeliveryError, FailureKind, Parcel};
-use crate::credentials::{Credentials, SecretCache};
 
 /// What the endpoint answered: its status, and where it pointed if it redirected.
 struct Answer {

@@ -435,8 +435,14 @@ async fn measure_post(stack: &LocalStack) -> Result<(f64, f64, f64)> {
                     app::bundle::headers::BUNDLE_CONTENT_TYPE,
                 )
                 .header(app::bundle::headers::CONTENT_SHA256, bundle.sha256_hex())
-                .header(app::bundle::headers::BUNDLE_ID, bundle.manifest.bundle_id.clone())
-                .header(app::bundle::headers::FILE_COUNT, bundle.manifest.files.len())
+                .header(
+                    app::bundle::headers::BUNDLE_ID,
+                    bundle.manifest.bundle_id.clone(),
+                )
+                .header(
+                    app::bundle::headers::FILE_COUNT,
+                    bundle.manifest.files.len(),
+                )
                 .header(app::bundle::headers::FILENAME, bundle.file_name())
                 .body(body)
                 .send()

@@ -1,6 +1,9 @@
 //! The endpoint credentials from Secrets Manager: their shape, and a five-minute cache that can be refreshed
 //! and that knows a rotation's pending value (`AWSPENDING`).
 //!
+//! The secret is a contract of three parties, so it is a crate of its own: `cargo xtask secret` checks a value
+//! before putting it, the aggregator's sinks send with it, and the receiver (dev's mock NiFi) requires it.
+//!
 //! The secret is JSON: `{"username", "password"}` (Basic auth for NiFi; access key and secret key for MinIO),
 //! optionally `client_cert_pem` + `client_key_pem` (mutual TLS) and `ca_cert_pem` (a private CA). Neither the
 //! values nor any part of the JSON ever reach an error message or a log line: errors name fields only.
