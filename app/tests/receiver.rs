@@ -1069,14 +1069,7 @@ async fn the_binary_streams_a_large_bundle_to_disk_without_holding_it() {
 async fn the_binary_takes_its_credentials_from_the_endpoint_secret() {
     use std::process::Stdio;
     let moto = emulator::Moto::start().unwrap_or_else(|e| panic!("{e}"));
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(aws_config::Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let sdk = test_support::moto::sdk_config(moto.endpoint()).await;
     let secret = aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name("endpoint")

@@ -1,6 +1,6 @@
 //! HTTPS between the aggregator's NiFi sink and the receiver: mutual TLS as NiFi ListenHTTP does it, the refusals
 //! (no, or a foreign, client certificate; an untrusted server), Basic auth and faults over TLS, and the binary's flags.
-//! Certificates are made afresh by every test with rcgen, so nothing secret or expiring lives in the repository.
+//! Certificates are made afresh by every test (`test_support::pki`), so nothing secret or expiring lives in the repository.
 
 mod receiver_binary;
 
@@ -9,103 +9,21 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::bundle::{Bundle, BundleWriter};
+use app::bundle::Bundle;
 use app::delivery::{FailureKind, NifiSink, Parcel};
-use app::manifest::FileEntry;
 use app::receiver::{self, BasicCredentials, Fault, ReceiverConfig, RunningReceiver, TlsConfig};
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_secretsmanager::config::Credentials as AwsCredentials;
 use emulator::Moto;
 use endpoint_credentials::SecretCache;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use sha2::{Digest, Sha256};
+use test_support::pki::{Pem, Pki, pki};
+use test_support::small_bundle;
 
 const USERNAME: &str = "nifi";
 const PASSWORD: &str = "tls-horse-battery";
 
-/// A certificate and its key, PEM.
-struct Pem {
-    cert: String,
-    key: String,
-}
-
-/// Two unrelated CAs; the first signed the server's and a client's certificate, the second another client's.
-struct Pki {
-    ca: String,
-    server: Pem,
-    client: Pem,
-    other_ca: String,
-    other_client: Pem,
-}
-
-fn new_ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().expect("CA key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).expect("self-sign CA");
-    (cert.pem(), Issuer::new(params, key))
-}
-
-fn leaf(
-    issuer: &Issuer<'static, KeyPair>,
-    name: &str,
-    sans: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> Pem {
-    let key = KeyPair::generate().expect("leaf key");
-    let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .expect("leaf params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
-    let cert = params.signed_by(&key, issuer).expect("sign leaf");
-    Pem {
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
-}
-
-fn pki() -> Pki {
-    let (ca, issuer) = new_ca("pipeline test CA");
-    let (other_ca, other_issuer) = new_ca("unrelated CA");
-    Pki {
-        server: leaf(
-            &issuer,
-            "receiver",
-            &["127.0.0.1", "localhost"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ),
-        client: leaf(
-            &issuer,
-            "aggregator",
-            &["aggregator"],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ),
-        other_client: leaf(
-            &other_issuer,
-            "stranger",
-            &["stranger"],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ),
-        ca,
-        other_ca,
-    }
-}
-
-impl Pki {
-    /// The receiver's TLS, requiring client certificates from the first CA.
-    fn mutual(&self) -> TlsConfig {
-        TlsConfig::new(&self.server.cert, &self.server.key).with_client_ca(&self.ca)
-    }
+/// The receiver's TLS, requiring client certificates from the first CA.
+fn mutual(pki: &Pki) -> TlsConfig {
+    TlsConfig::new(&pki.server.cert, &pki.server.key).with_client_ca(&pki.ca)
 }
 
 async fn start_receiver(store: &Path, tls: TlsConfig) -> RunningReceiver {
@@ -121,14 +39,7 @@ async fn start_receiver(store: &Path, tls: TlsConfig) -> RunningReceiver {
 /// moto with a Secrets Manager client pointed at it, as the aggregator tests configure the SDK.
 async fn secrets_manager() -> (Moto, aws_sdk_secretsmanager::Client) {
     let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("eu-west-2"))
-        .credentials_provider(AwsCredentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let sdk = test_support::moto::sdk_config(moto.endpoint()).await;
     (moto, aws_sdk_secretsmanager::Client::new(&sdk))
 }
 
@@ -166,29 +77,6 @@ fn sink(url: String, secrets: Arc<SecretCache>, timeout: Duration) -> NifiSink {
     NifiSink::new(url, secrets, Duration::from_secs(5), timeout)
 }
 
-/// A small real bundle, as the handler builds it.
-fn bundle(bundle_id: &str) -> Bundle {
-    let mut writer = BundleWriter::new(bundle_id.to_owned(), "2026-03-04T05:06:07Z".to_owned(), 6)
-        .expect("bundle writer");
-    for (key, data) in [
-        ("in/a.csv", &b"id,value\n1,alpha\n"[..]),
-        ("in/deep/b.json", &br#"{"b":true}"#[..]),
-    ] {
-        let entry = FileEntry {
-            bucket: "landing".to_owned(),
-            key: key.to_owned(),
-            path: String::new(),
-            version_id: Some("v1".to_owned()),
-            size: data.len() as u64,
-            etag: "\"etag\"".to_owned(),
-            event_time: "2026-03-04T05:06:00Z".to_owned(),
-            sha256: hex::encode(Sha256::digest(data)),
-        };
-        writer.append(entry, data).expect("append");
-    }
-    writer.finish().expect("finish the bundle")
-}
-
 fn assert_stored(rx: &RunningReceiver, bundle: &Bundle) {
     let stored = rx.stored_bundles().expect("read the store");
     let record = stored
@@ -218,7 +106,7 @@ async fn handshake_failures_reach(rx: &RunningReceiver, at_least: u64) -> bool {
 async fn the_sink_delivers_over_mutual_tls_and_faults_still_work() {
     let pki = pki();
     let dir = tempfile::tempdir().expect("tempdir");
-    let rx = start_receiver(dir.path(), pki.mutual()).await;
+    let rx = start_receiver(dir.path(), mutual(&pki)).await;
     assert!(rx.url().starts_with("https://127.0.0.1:"), "{}", rx.url());
     assert!(rx.base_url().starts_with("https://"), "{}", rx.base_url());
     let (_moto, client) = secrets_manager().await;
@@ -232,7 +120,7 @@ async fn the_sink_delivers_over_mutual_tls_and_faults_still_work() {
     .await;
     let nifi = sink(rx.url(), secrets, Duration::from_secs(2));
 
-    let first = bundle("tls-bundle-1");
+    let first = small_bundle("tls-bundle-1");
     nifi.deliver(&Parcel::of(
         &first,
         "bundles/2026/03/04/tls-bundle-1.tar.gz",
@@ -242,7 +130,7 @@ async fn the_sink_delivers_over_mutual_tls_and_faults_still_work() {
     assert_stored(&rx, &first);
 
     // The faults act after the handshake, so over TLS they must look to the sink exactly as over plain HTTP.
-    let second = bundle("tls-bundle-2");
+    let second = small_bundle("tls-bundle-2");
     let parcel = Parcel::of(&second, "bundles/2026/03/04/tls-bundle-2.tar.gz");
     for (fault, expected) in [
         (Fault::Unavailable, FailureKind::Backpressure),
@@ -278,7 +166,7 @@ async fn the_sink_delivers_over_mutual_tls_and_faults_still_work() {
 async fn a_receiver_requiring_client_certificates_refuses_none_and_foreign_ones() {
     let pki = pki();
     let dir = tempfile::tempdir().expect("tempdir");
-    let rx = start_receiver(dir.path(), pki.mutual()).await;
+    let rx = start_receiver(dir.path(), mutual(&pki)).await;
     let (_moto, client) = secrets_manager().await;
 
     let without = put_secret(&client, "nifi-no-cert", PASSWORD, None, Some(&pki.ca)).await;
@@ -290,7 +178,7 @@ async fn a_receiver_requiring_client_certificates_refuses_none_and_foreign_ones(
         Some(&pki.ca),
     )
     .await;
-    let refused = bundle("refused-bundle");
+    let refused = small_bundle("refused-bundle");
     let parcel = Parcel::of(&refused, "bundles/refused-bundle.tar.gz");
     for (case, secrets) in [("no client certificate", without), ("foreign CA", foreign)] {
         let before = rx.stats().tls_handshake_failures;
@@ -341,7 +229,7 @@ async fn the_sink_refuses_a_server_certificate_from_a_ca_it_does_not_trust() {
     )
     .await;
     let (_moto, client) = secrets_manager().await;
-    let parcel_bundle = bundle("untrusted-server");
+    let parcel_bundle = small_bundle("untrusted-server");
     let parcel = Parcel::of(&parcel_bundle, "bundles/untrusted-server.tar.gz");
 
     for (name, case, ca) in [
@@ -379,7 +267,7 @@ async fn the_sink_refuses_a_server_certificate_from_a_ca_it_does_not_trust() {
 async fn basic_auth_is_still_enforced_over_tls() {
     let pki = pki();
     let dir = tempfile::tempdir().expect("tempdir");
-    let rx = start_receiver(dir.path(), pki.mutual()).await;
+    let rx = start_receiver(dir.path(), mutual(&pki)).await;
     let (_moto, client) = secrets_manager().await;
     let wrong = put_secret(
         &client,
@@ -389,7 +277,7 @@ async fn basic_auth_is_still_enforced_over_tls() {
         Some(&pki.ca),
     )
     .await;
-    let refused = bundle("wrong-password");
+    let refused = small_bundle("wrong-password");
     let error = sink(rx.url(), wrong, Duration::from_secs(5))
         .deliver(&Parcel::of(&refused, "bundles/wrong-password.tar.gz"))
         .await
@@ -527,7 +415,7 @@ async fn the_binary_serves_https_with_client_certificates() {
         }
         builder.build().expect("client")
     };
-    let sent = bundle("from-the-binary");
+    let sent = small_bundle("from-the-binary");
     let body = std::fs::read(sent.path()).expect("bundle bytes");
     let post = |http: reqwest::Client| {
         http.post(&url)

@@ -14,36 +14,16 @@ use app::bundle::{Bundle, BundleWriter};
 use app::delivery::{NifiSink, Parcel, Sink};
 use app::manifest::FileEntry;
 use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, StorageClass};
 use common::{Run, assert_never_shown, xtask};
 use emulator::Moto;
 use endpoint_credentials::SecretCache;
 use sha2::{Digest, Sha256};
+use test_support::moto::{s3, sdk_config};
 
-const REGION: &str = "eu-west-2";
 const SECRET: &str = "file-aggregator-local/endpoint-credentials";
 const ARCHIVE: &str = "file-aggregator-local-archive";
-
-async fn sdk(moto: &Moto) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
-}
-
-fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    )
-}
 
 /// Runs xtask off the async runtime, so the in-process receiver keeps serving meanwhile.
 async fn run(command: common::Xtask) -> Run {
@@ -95,7 +75,7 @@ async fn archive_and_receiver(
     password: &str,
 ) -> (Moto, aws_sdk_s3::Client, RunningReceiver, tempfile::TempDir) {
     let moto = Moto::start().expect("moto");
-    let sdk = &sdk(&moto).await;
+    let sdk = &sdk_config(moto.endpoint()).await;
     let s3 = s3(sdk);
     s3.create_bucket()
         .bucket(ARCHIVE)
@@ -133,7 +113,7 @@ async fn bootstrap_makes_the_state_bucket_once() {
         .assert_ok()
         .assert_contains("s3://file-aggregator-dev-tfstate (eu-west-2): created, versioning enabled, default encryption set to SSE-KMS, public access blocked, TLS-only policy added.");
 
-    let s3 = s3(&sdk(&moto).await);
+    let s3 = s3(&sdk_config(moto.endpoint()).await);
     let bucket = "file-aggregator-dev-tfstate";
     let encryption = s3
         .get_bucket_encryption()
@@ -246,7 +226,7 @@ async fn secret_is_put_validated_and_never_shown() {
         .assert_contains("does not exist yet")
         .assert_contains("cargo xtask deploy local");
 
-    let sdk = sdk(&moto).await;
+    let sdk = sdk_config(moto.endpoint()).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     secrets
         .create_secret()
@@ -592,7 +572,7 @@ async fn credentials_rotate_without_a_failed_delivery() {
     const OLD: &str = "Old-Pw-Marker-1a7c";
     const NEW: &str = "New-Pw-Marker-93e2";
     let (moto, _s3, receiver, _store) = archive_and_receiver(OLD).await;
-    let sdk = sdk(&moto).await;
+    let sdk = sdk_config(moto.endpoint()).await;
     let addr = receiver.addr();
     let store = receiver.store_dir().to_path_buf();
     // No caching: every delivery reads the secret again, so an adopted pending value must survive re-reads

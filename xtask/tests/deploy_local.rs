@@ -13,7 +13,6 @@ use std::time::Instant;
 use app::bundle::BundleWriter;
 use app::manifest::FileEntry;
 use app::receiver::{BasicCredentials, ReceiverConfig};
-use aws_config::{BehaviorVersion, Region};
 use common::{Run, assert_never_shown, xtask};
 use emulator::Moto;
 use sha2::{Digest, Sha256};
@@ -83,19 +82,8 @@ async fn deploy_secret_replay_and_destroy_local_for_real() {
         .assert_contains("into secret file-aggregator-local/endpoint-credentials");
 
     // 4. A bundle archived into the deployed archive bucket is replayed to a receiver wanting those credentials.
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let sdk = test_support::moto::sdk_config(&endpoint).await;
+    let s3 = test_support::moto::s3(&sdk);
     let archive = "file-aggregator-local-archive";
     let created = app::now_rfc3339();
     let mut writer =

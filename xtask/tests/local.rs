@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use common::{workspace_root, xtask};
 
@@ -110,20 +109,8 @@ fn local_up_serves_uploads_until_interrupted_then_stops_everything() {
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
 
     let runtime = tokio::runtime::Runtime::new().expect("a runtime for the SDK");
-    let sdk = runtime.block_on(
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("eu-west-2"))
-            .endpoint_url(&endpoint)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load(),
-    );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let sdk = runtime.block_on(test_support::moto::sdk_config(&endpoint));
+    let s3 = test_support::moto::s3(&sdk);
     runtime
         .block_on(
             s3.put_object()

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use app::poller::{Invocation, Mapping, Poller};
 use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 use app::{Aggregator, RawConfig};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_s3::config::Credentials;
+use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Event,
@@ -52,17 +51,8 @@ impl Stack {
     /// Like `start`, with the source queue's visibility timeout and the redrive's maxReceiveCount.
     pub async fn start_with(visibility_seconds: u32, max_receive_count: u32) -> Stack {
         let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(Region::new("eu-west-2"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .load()
-            .await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .build(),
-        );
+        let sdk = test_support::moto::sdk_config(moto.endpoint()).await;
+        let s3 = test_support::moto::s3(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
