@@ -1,5 +1,5 @@
 //! The file aggregator: turns an SQS batch of S3 events into verified tar.gz bundles, archives them and
-//! delivers them to NiFi or MinIO; plus the NiFi-compatible receiver used by tests, local runs and dev.
+//! delivers them to NiFi or MinIO.
 
 pub mod archive;
 pub mod breaker;
@@ -13,7 +13,6 @@ pub mod idempotency;
 pub mod metrics;
 pub mod poller;
 pub mod queue;
-pub mod receiver;
 pub mod version;
 
 pub use bundle::{self, manifest};

@@ -8,11 +8,11 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use app::manifest::Manifest;
-use app::receiver::Fault;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_s3::types::{ChecksumMode, StorageClass};
 use base64::Engine;
 use common::{ARCHIVE, Captured, Stack, event_of, noise, s3_message, s3_message_of_version};
+use receiver::Fault;
 use sha2::{Digest, Sha256};
 
 const MINUTE: Duration = Duration::from_secs(60);

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::delivery::{FailureKind, NifiSink, Sink};
-use app::receiver::Fault;
 use axum::http::StatusCode;
 use common::{Captured, Stack};
 use endpoint_credentials::SecretCache;
 use loopback::{Recorder, Redirector};
+use receiver::Fault;
 
 /// What a redirect points to: another host, with userinfo and a query that must never be shown or followed.
 fn login_page(recorder: &Recorder) -> String {

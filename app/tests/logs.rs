@@ -5,9 +5,9 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use app::receiver::Fault;
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::{Captured, Stack};
+use receiver::Fault;
 
 const CONTENT_MARKER: &str = "CONTENT-MARKER-5b9e1c0d";
 

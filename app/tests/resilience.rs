@@ -10,13 +10,13 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use app::poller::{Invocation, Mapping, Poller};
-use app::receiver::Fault;
 use app::{Aggregator, RawConfig};
 use aws_lambda_events::event::sqs::SqsMessage;
 use common::{
     Captured, Stack, breaker_state, event_of, failed_ids, message_ids, noise, s3_message,
     s3_message_of_version,
 };
+use receiver::Fault;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use app::poller::{Mapping, Scaling};
-use app::receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, StoredBundle};
 use app::{Aggregator, RawConfig};
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName;
 use emulator::Moto;
+use receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, StoredBundle};
 use sha2::{Digest, Sha256};
 
 use crate::report::{Measurements, Sample};
@@ -269,7 +269,7 @@ impl LocalStack {
             (None, None) => {
                 let store = root.join(format!("target/{name}/bundles"));
                 let _ = std::fs::remove_dir_all(&store);
-                let receiver = app::receiver::spawn(
+                let receiver = receiver::spawn(
                     ReceiverConfig::new(&store)
                         .with_credentials(BasicCredentials::new(username, password.clone())),
                 )

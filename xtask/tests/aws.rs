@@ -13,12 +13,12 @@ use std::time::Duration;
 use app::bundle::{Bundle, BundleWriter};
 use app::delivery::{NifiSink, Parcel, Sink};
 use app::manifest::FileEntry;
-use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, StorageClass};
 use common::{Run, assert_never_shown, xtask};
 use emulator::Moto;
 use endpoint_credentials::SecretCache;
+use receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 use sha2::{Digest, Sha256};
 use test_support::moto::{s3, sdk_config};
 
@@ -96,7 +96,7 @@ async fn archive_and_receiver(
         .await
         .expect("secret");
     let store = tempfile::tempdir().expect("store");
-    let receiver = app::receiver::spawn(
+    let receiver = receiver::spawn(
         ReceiverConfig::new(store.path().join("bundles"))
             .with_credentials(BasicCredentials::new("nifi", password)),
     )
@@ -615,7 +615,7 @@ async fn credentials_rotate_without_a_failed_delivery() {
 
     // The on-premise side switches to the new password.
     receiver.shutdown().await;
-    let receiver = app::receiver::spawn(ReceiverConfig {
+    let receiver = receiver::spawn(ReceiverConfig {
         listen: addr,
         ..ReceiverConfig::new(store).with_credentials(BasicCredentials::new("nifi", NEW))
     })

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use app::bundle::BundleWriter;
 use app::manifest::FileEntry;
-use app::receiver::{BasicCredentials, ReceiverConfig};
 use common::{Run, assert_never_shown, xtask};
 use emulator::Moto;
+use receiver::{BasicCredentials, ReceiverConfig};
 use sha2::{Digest, Sha256};
 
 const PASSWORD: &str = "Deploy-Local-Pw-0c7e";
@@ -114,7 +114,7 @@ async fn deploy_secret_replay_and_destroy_local_for_real() {
         .await
         .expect("archived into the deployed bucket");
     let store = tempfile::tempdir().expect("store");
-    let receiver = app::receiver::spawn(
+    let receiver = receiver::spawn(
         ReceiverConfig::new(store.path()).with_credentials(BasicCredentials::new("nifi", PASSWORD)),
     )
     .await

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use app::poller::{Invocation, Mapping, Poller};
-use app::receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 use app::{Aggregator, RawConfig};
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -15,6 +14,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use emulator::Moto;
+use receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 
 pub const USERNAME: &str = "nifi";
 pub const PASSWORD: &str = "correct-horse-battery";
@@ -139,7 +139,7 @@ impl Stack {
         let store = ok("tempdir", tempfile::tempdir());
         let receiver = ok(
             "receiver",
-            app::receiver::spawn(
+            receiver::spawn(
                 ReceiverConfig::new(store.path().join("bundles"))
                     .with_credentials(BasicCredentials::new(USERNAME, PASSWORD)),
             )

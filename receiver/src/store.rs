@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::manifest::Manifest;
+use bundle::manifest::Manifest;
 
-use super::ReceiverError;
+use crate::ReceiverError;
 
 /// In-flight uploads are named so that they can never be mistaken for a stored bundle or record.
 pub(crate) const TEMP_PREFIX: &str = ".incoming-";

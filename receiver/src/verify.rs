@@ -12,12 +12,12 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
 
+use bundle::layout::{self, OutsideFiles, Place};
+use bundle::manifest::{MANIFEST_NAME, Manifest};
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
-use super::limits::Limits;
-use crate::bundle::layout::{self, OutsideFiles, Place};
-use crate::manifest::{MANIFEST_NAME, Manifest};
+use crate::limits::Limits;
 
 /// A manifest far above any real bundle's is refused rather than read into memory.
 const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;

@@ -6,12 +6,12 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use app::bundle::headers;
-use app::bundle::layout;
-use app::manifest::{FileEntry, MANIFEST_NAME, Manifest};
-use app::receiver::{self, BasicCredentials, Fault, ReceiverConfig, RunningReceiver, Stats};
+use bundle::headers;
+use bundle::layout;
+use bundle::manifest::{FileEntry, MANIFEST_NAME, Manifest};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, Stats};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 

@@ -14,10 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use app::receiver::{
-    self, BasicCredentials, Limits, ReceiverConfig, ReceiverError, TlsConfig, TlsError,
-};
 use clap::Parser;
+use receiver::{BasicCredentials, Limits, ReceiverConfig, ReceiverError, TlsConfig, TlsError};
 
 /// The password comes from this variable, never from a flag, so that it stays out of process listings.
 const PASSWORD_ENV: &str = "RECEIVER_PASSWORD";

@@ -19,14 +19,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::bundle::headers;
+use bundle::headers;
 
-use super::auth::BasicCredentials;
-use super::fault::{Fault, FaultRequest, FaultSwitch};
-use super::limits::Limits;
-use super::stats::Counters;
-use super::store::{self, StoredBundle, TEMP_PREFIX, TEMP_SUFFIX};
-use super::verify::{self, Claimed, VerifyError};
+use crate::auth::BasicCredentials;
+use crate::fault::{Fault, FaultRequest, FaultSwitch};
+use crate::limits::Limits;
+use crate::stats::Counters;
+use crate::store::{self, StoredBundle, TEMP_PREFIX, TEMP_SUFFIX};
+use crate::verify::{self, Claimed, VerifyError};
 
 type Resp = Response<Full<Bytes>>;
 

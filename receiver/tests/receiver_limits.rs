@@ -8,10 +8,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use app::bundle::headers;
-use app::receiver::{self, Limits, ReceiverConfig, RunningReceiver};
+use bundle::headers;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use receiver::{Limits, ReceiverConfig, RunningReceiver};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
