@@ -11,7 +11,6 @@ pub mod event;
 pub mod handler;
 pub mod idempotency;
 pub mod metrics;
-pub mod poller;
 pub mod queue;
 pub mod version;
 

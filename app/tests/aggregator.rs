@@ -11,7 +11,9 @@ use app::manifest::Manifest;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_s3::types::{ChecksumMode, StorageClass};
 use base64::Engine;
-use common::{ARCHIVE, Captured, Stack, event_of, noise, s3_message, s3_message_of_version};
+use common::{
+    ARCHIVE, Captured, Stack, event_of, handler, noise, s3_message, s3_message_of_version,
+};
 use receiver::Fault;
 use sha2::{Digest, Sha256};
 
@@ -261,7 +263,7 @@ async fn a_401_makes_the_aggregator_read_the_secret_again() {
     // The first invocation caches the old password and is refused.
     let first = stack
         .poller(10)
-        .invoke_once(&aggregator, Duration::from_secs(5))
+        .invoke_once(&handler(&aggregator), Duration::from_secs(5))
         .await
         .expect("invoke");
     assert!(first.failed > 0 || first.received == 1, "{first:?}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use app::delivery::{FailureKind, NifiSink, Sink};
 use axum::http::StatusCode;
-use common::{Captured, Stack};
+use common::{Captured, Stack, handler};
 use endpoint_credentials::SecretCache;
 use loopback::{Recorder, Redirector};
 use receiver::Fault;
@@ -29,7 +29,7 @@ async fn invoke_until_failed(stack: &Stack, aggregator: &app::Aggregator) -> usi
     let mut failed = 0;
     for _ in 0..6 {
         let invocation = poller
-            .invoke_once(aggregator, Duration::from_secs(3))
+            .invoke_once(&handler(aggregator), Duration::from_secs(3))
             .await
             .expect("invoke");
         failed += invocation.failed;

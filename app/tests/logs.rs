@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use common::{Captured, Stack};
+use common::{Captured, Stack, handler};
 use receiver::Fault;
 
 const CONTENT_MARKER: &str = "CONTENT-MARKER-5b9e1c0d";
@@ -40,7 +40,7 @@ async fn logs_and_metrics_carry_no_content_and_no_credentials() {
     stack.receiver.set_fault(Fault::Unavailable);
     stack.upload("marked/during-outage.txt", content(9)).await;
     poller
-        .invoke_once(&aggregator, Duration::from_secs(5))
+        .invoke_once(&handler(&aggregator), Duration::from_secs(5))
         .await
         .expect("invoke");
     // A hold SQS refuses (the receipt handle is not one it gave out) is logged with the message and why.
@@ -82,7 +82,7 @@ async fn logs_and_metrics_carry_no_content_and_no_credentials() {
         .with_metrics_writer(Box::new(captured.clone()));
     stack.upload("marked/refused.txt", content(11)).await;
     poller
-        .invoke_once(&fresh, Duration::from_secs(5))
+        .invoke_once(&handler(&fresh), Duration::from_secs(5))
         .await
         .expect("invoke");
 

@@ -9,13 +9,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use app::poller::{Invocation, Mapping, Poller};
 use app::{Aggregator, RawConfig};
 use aws_lambda_events::event::sqs::SqsMessage;
 use common::{
-    Captured, Stack, breaker_state, event_of, failed_ids, message_ids, noise, s3_message,
+    Captured, Stack, breaker_state, event_of, failed_ids, handler, message_ids, noise, s3_message,
     s3_message_of_version,
 };
+use local_mapping::{Invocation, Mapping, Poller};
 use receiver::Fault;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -62,7 +62,7 @@ async fn run_instances(
             let mut seen = Vec::new();
             while started.elapsed() < limit && !until() {
                 match poller
-                    .invoke_once(aggregator, Duration::from_millis(500))
+                    .invoke_once(&handler(aggregator), Duration::from_millis(500))
                     .await
                 {
                     Ok(i) if i.received > 0 => seen.push(i),
@@ -228,7 +228,9 @@ async fn a_crash_between_archive_and_delivery_loses_nothing() {
     .expect("a mapping Lambda accepts");
     let invoking = async {
         loop {
-            let _ = poller.invoke_once(&doomed, Duration::from_secs(2)).await;
+            let _ = poller
+                .invoke_once(&handler(&doomed), Duration::from_secs(2))
+                .await;
         }
     };
     let archived = async {

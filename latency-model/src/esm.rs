@@ -1,5 +1,5 @@
 //! What Lambda's SQS event source mapping does with a queue: its limits, how it cuts a batch, and how many
-//! batches it gathers and invokes at once. The local mapping (`app::poller`) and the simulation (`sim`) both
+//! batches it gathers and invokes at once. The local mapping (`local_mapping`) and the simulation (`sim`) both
 //! follow these rules, so a local run batches as AWS does and the model predicts what the local run shows.
 //!
 //! Sources (read 2026-11-22):

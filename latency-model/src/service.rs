@@ -139,7 +139,7 @@ impl ServiceTimes {
             invoke_overhead: 0.020,
             cold_start: 0.21,
             // One S3 ObjectCreated notification as an SQS record in the event, with the attributes, receipt
-            // handle and ARN Lambda adds; `app::poller`'s tests check this against a real serialization.
+            // handle and ARN Lambda adds; `local_mapping`'s tests check this against a real serialization.
             record_bytes: 1_800,
             backend: Backend::Scales,
         }

@@ -18,12 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use app::poller::{Mapping, Scaling};
 use app::{Aggregator, RawConfig};
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sqs::types::QueueAttributeName;
 use emulator::Moto;
+use local_mapping::{Mapping, Scaling};
 use receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, StoredBundle};
 use sha2::{Digest, Sha256};
 
@@ -337,12 +336,16 @@ impl LocalStack {
                     .with_metrics_writer(Box::new(std::io::sink()))
             })
             .collect();
+        let handlers: Vec<_> = aggregators
+            .iter()
+            .map(|aggregator| move |event, deadline| aggregator.handle(event, deadline))
+            .collect();
         self.stop.store(false, Ordering::Relaxed);
-        app::poller::run_mapping(
+        local_mapping::run_mapping(
             &self.sqs,
             &self.mapping,
             Scaling::new(self.max_concurrency as u32),
-            &aggregators,
+            &handlers,
             &self.stop,
         )
         .await
@@ -498,19 +501,9 @@ pub async fn put_file(
 
 /// Messages in a queue, visible and in flight.
 pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<usize> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
+    local_mapping::queue_depth(sqs, url)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e)))
-        .with_context(|| format!("reading the depth of {url}"))?;
-    Ok(out
-        .attributes()
-        .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
-        .unwrap_or(0))
+        .with_context(|| format!("reading the depth of {url}"))
 }
 
 /// A deployed function's environment variables and timeout.

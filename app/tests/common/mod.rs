@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use app::poller::{Invocation, Mapping, Poller};
 use app::{Aggregator, RawConfig};
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -14,6 +13,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use emulator::Moto;
+use local_mapping::{Handler, Invocation, Mapping, Poller};
 use receiver::{BasicCredentials, ReceiverConfig, RunningReceiver};
 
 pub const USERNAME: &str = "nifi";
@@ -264,19 +264,10 @@ impl Stack {
 
     /// Messages in the queue, visible and in flight.
     pub async fn queue_depth(&self, url: &str) -> usize {
-        let out = ok(
-            "queue attributes",
-            self.sqs
-                .get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .send()
-                .await,
-        );
-        out.attributes()
-            .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
-            .unwrap_or(0)
+        ok(
+            "queue depth",
+            local_mapping::queue_depth(&self.sqs, url).await,
+        )
     }
 
     /// Runs the mapping until the queue is empty (or `limit` passes); returns the invocations.
@@ -291,7 +282,9 @@ impl Stack {
         while started.elapsed() < limit {
             let invocation = ok(
                 "poll",
-                poller.invoke_once(aggregator, Duration::from_secs(1)).await,
+                poller
+                    .invoke_once(&handler(aggregator), Duration::from_secs(1))
+                    .await,
             );
             if invocation.received > 0 {
                 invocations.push(invocation);
@@ -344,6 +337,11 @@ impl Stack {
             })
             .collect()
     }
+}
+
+/// The aggregator as the local mapping invokes it.
+pub fn handler(aggregator: &Aggregator) -> impl Handler + '_ {
+    move |event, deadline| aggregator.handle(event, deadline)
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use app::event::{Body, parse_body};
-use app::poller::{Mapping, Poller};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use futures::StreamExt;
+use local_mapping::{Mapping, Poller};
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 

@@ -8,7 +8,11 @@
 //! the invocation payload over 6 MB (that message starts the next batch), and [`run_mapping`]'s concurrent
 //! batches start at five and grow by up to 300 a minute while messages wait, up to the maximum concurrency.
 //! The latency model follows the same rules, so what a local run shows is what the model predicts.
+//!
+//! It is a crate of its own: the Lambda crate never runs it (in AWS, Lambda is the mapping), and `emulator`
+//! starts processes; this runs any handler the way Lambda's mapping would, for `cargo xtask local` and tests.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,8 +28,6 @@ use latency_model::esm::{
     Scaler,
 };
 
-use crate::Aggregator;
-
 /// The long poll for a receive with `remaining` of the window (or idle wait) left: whole seconds, rounded up.
 ///
 /// Rounded up, not down, so the last fraction of a second of a window is one long poll that returns as soon as a
@@ -36,22 +38,28 @@ fn receive_wait(remaining: Duration) -> i32 {
     whole.clamp(1, SQS_LONG_POLL_MAX.as_secs()) as i32
 }
 
-/// What the mapping invokes: the aggregator, or anything else that answers an SQS batch.
+/// What the mapping invokes: anything that answers an SQS batch by its deadline. A closure is one, so the
+/// aggregator is invoked as `|event, deadline| aggregator.handle(event, deadline)` and this crate need not
+/// know it.
 pub trait Handler {
     fn handle(
         &self,
         event: SqsEvent,
         deadline: SystemTime,
-    ) -> impl std::future::Future<Output = SqsBatchResponse>;
+    ) -> impl Future<Output = SqsBatchResponse>;
 }
 
-impl Handler for Aggregator {
+impl<F, Answer> Handler for F
+where
+    F: Fn(SqsEvent, SystemTime) -> Answer,
+    Answer: Future<Output = SqsBatchResponse>,
+{
     fn handle(
         &self,
         event: SqsEvent,
         deadline: SystemTime,
-    ) -> impl std::future::Future<Output = SqsBatchResponse> {
-        Aggregator::handle(self, event, deadline)
+    ) -> impl Future<Output = SqsBatchResponse> {
+        self(event, deadline)
     }
 }
 
@@ -390,12 +398,39 @@ pub async fn run_mapping<H: Handler>(
     Ok(())
 }
 
-/// The messages waiting to be received (not those in flight).
+/// The messages waiting to be received (not those in flight): what the mapping scales on.
 async fn visible_messages(sqs: &Client, queue_url: &str) -> Result<usize, PollError> {
+    count_messages(
+        sqs,
+        queue_url,
+        &[QueueAttributeName::ApproximateNumberOfMessages],
+    )
+    .await
+}
+
+/// The messages in a queue, visible and in flight: zero once every message has been handled and deleted.
+pub async fn queue_depth(sqs: &Client, queue_url: &str) -> Result<usize, PollError> {
+    count_messages(
+        sqs,
+        queue_url,
+        &[
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ],
+    )
+    .await
+}
+
+/// The sum of SQS's approximate counts `attributes` of a queue.
+async fn count_messages(
+    sqs: &Client,
+    queue_url: &str,
+    attributes: &[QueueAttributeName],
+) -> Result<usize, PollError> {
     let out = sqs
         .get_queue_attributes()
         .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .set_attribute_names(Some(attributes.to_vec()))
         .send()
         .await
         .map_err(|e| PollError::Queue {
@@ -404,8 +439,7 @@ async fn visible_messages(sqs: &Client, queue_url: &str) -> Result<usize, PollEr
         })?;
     Ok(out
         .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
-        .and_then(|v| v.parse().ok())
+        .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
         .unwrap_or(0))
 }
 

@@ -4,17 +4,17 @@
 //! the maximum concurrency. The handler here is a probe that records what the mapping hands it; the queue is
 //! moto's.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use app::poller::{Handler, Mapping, Poller, Scaling, record_bytes, run_mapping};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use common::Stack;
+use aws_sdk_sqs::types::QueueAttributeName;
+use emulator::Moto;
 use latency_model::esm::PAYLOAD_LIMIT_BYTES;
+use local_mapping::{Handler, Mapping, Poller, Scaling, queue_depth, record_bytes, run_mapping};
+use test_support::moto::sdk_config;
 
 /// Records every event it is handed and how many invocations run at once; answers with no failures.
 #[derive(Default)]
@@ -65,6 +65,34 @@ impl Handler for Shared<'_> {
     }
 }
 
+/// moto with one empty queue, which the mapping polls.
+struct Stack {
+    _moto: Moto,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl Stack {
+    async fn start() -> Stack {
+        let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config(moto.endpoint()).await);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("files")
+            .attributes(QueueAttributeName::VisibilityTimeout, "30")
+            .send()
+            .await
+            .expect("create the queue")
+            .queue_url
+            .expect("a queue url");
+        Stack {
+            _moto: moto,
+            sqs,
+            queue_url,
+        }
+    }
+}
+
 fn mapping(stack: &Stack, batch_size: usize, window: Duration) -> Mapping {
     Mapping {
         queue_url: stack.queue_url.clone(),
@@ -90,22 +118,14 @@ async fn send(stack: &Stack, bodies: impl IntoIterator<Item = String>) -> Vec<St
     ids
 }
 
-/// Empties the queue of what setting up the stack left (S3's test event).
-async fn purge(stack: &Stack) {
-    stack
-        .sqs
-        .purge_queue()
-        .queue_url(&stack.queue_url)
-        .send()
-        .await
-        .expect("purge the queue");
-    wait_for_empty_queue(stack).await;
-}
-
 /// Waits until the queue holds no message, visible or in flight.
 async fn wait_for_empty_queue(stack: &Stack) {
     let started = Instant::now();
-    while stack.queue_depth(&stack.queue_url).await > 0 {
+    while queue_depth(&stack.sqs, &stack.queue_url)
+        .await
+        .expect("the queue's depth")
+        > 0
+    {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the queue did not empty"
@@ -118,7 +138,6 @@ async fn wait_for_empty_queue(stack: &Stack) {
 async fn a_batch_is_cut_before_the_message_that_would_pass_six_mb_and_that_message_starts_the_next()
 {
     let stack = Stack::start().await;
-    purge(&stack).await;
     // 28 messages of 240 KB: about 6.7 MB, so one invocation cannot take them all.
     let sent = send(
         &stack,
@@ -180,7 +199,6 @@ async fn a_batch_is_cut_before_the_message_that_would_pass_six_mb_and_that_messa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_batch_lambda_allows_is_gathered_for_its_whole_window() {
     let stack = Stack::start().await;
-    purge(&stack).await;
     let poller = Poller::new(
         stack.sqs.clone(),
         mapping(&stack, 10_000, Duration::from_secs(3)),
@@ -216,7 +234,6 @@ async fn the_largest_batch_lambda_allows_is_gathered_for_its_whole_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_run_at_once_starting_at_five_and_scaling_to_the_maximum_concurrency() {
     let stack = Stack::start().await;
-    purge(&stack).await;
     let sent = send(&stack, (0..80).map(|i| format!("message {i}"))).await;
     let probe = Probe {
         work: Duration::from_millis(300),
