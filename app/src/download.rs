@@ -281,7 +281,7 @@ mod tests {
     use super::*;
 
     /// The classes moto cannot produce (it does not implement SSE-C or evaluate IAM) are pinned here; the
-    /// others are exercised against moto in tests/aggregator.rs.
+    /// others are exercised against moto in tests/integration/aggregator.rs.
     #[test]
     fn s3_errors_are_classified_by_code_then_status() {
         for (status, code) in [

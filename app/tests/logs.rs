@@ -1,6 +1,9 @@
 //! No byte of a file's content, and no credential, ever reaches the logs or the metrics: a marker planted in
 //! files and in the password is searched for in everything the run printed, through success and failure paths.
 
+// Its own test binary, apart from tests/integration: it installs the process's one global subscriber, at TRACE,
+// to see every thread's output, which would also capture (and slow) every test running beside it.
+#[path = "integration/common.rs"]
 mod common;
 
 use std::time::{Duration, SystemTime};

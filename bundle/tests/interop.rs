@@ -123,7 +123,7 @@ fn gnu_tar_extracts_every_member() {
 }
 
 /// Keys that collided, escaped the bundle or could not be extracted with the layout of format 1, including
-/// those moto refuses (a newline) and so app/tests/aggregator.rs cannot send through the handler: each
+/// those moto refuses (a newline) and so app/tests/integration/aggregator.rs cannot send through the handler: each
 /// unpacks with GNU tar to its own regular file under `files/`, with its bytes, and the manifest — the last
 /// entry, at the top level — names them all.
 #[test]

@@ -1,6 +1,8 @@
 //! What the integration tests of several crates share (the aggregator's, the receiver's, xtask's), so each
-//! crate's tests keep only their own helpers: clients of moto server, certificates, a small real bundle.
+//! crate's tests keep only their own helpers: clients of moto server, certificates, a small real bundle, and
+//! small HTTP servers an endpoint can turn into.
 
+pub mod loopback;
 pub mod moto;
 pub mod pki;
 

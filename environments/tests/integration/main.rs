@@ -1,0 +1,12 @@
+//! The environments as generated: drift of generated/, checkov, terraform validate and apply against moto, limits, TLS-only policies.
+//!
+//! One test binary for the crate (as ripgrep's tests are), so the crate's tests link once, not once per file;
+//! each module is one area, and the helpers they share are modules here or in `test-support`.
+
+mod common;
+
+mod checks;
+mod drift;
+mod limits;
+mod moto_apply;
+mod tls_only;

@@ -1,0 +1,170 @@
+//! `cargo xtask local` and `cargo xtask load`, for real: moto server, `deploy local` into it, the receiver,
+//! and the real handler through the local event source mapping, with the deployed batching window.
+
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::common::{DEPLOYS, workspace_root, xtask};
+use aws_sdk_s3::primitives::ByteStream;
+
+#[test]
+fn the_local_demo_delivers_every_file_intact() {
+    let _turn = DEPLOYS.blocking_lock();
+    let run = xtask(&["local", "--files", "40"]).run();
+    run.assert_ok()
+        .assert_contains("files      40 uploaded, 40 delivered (0 missing)")
+        .assert_contains("dlq        0 messages")
+        .assert_contains("local: every file arrived intact");
+    eprintln!("cargo xtask local took {:?}", run.took);
+}
+
+#[test]
+fn a_load_run_with_the_receiver_failing_for_a_while_loses_nothing() {
+    let _turn = DEPLOYS.blocking_lock();
+    let run = xtask(&[
+        "load",
+        "--rate",
+        "10",
+        "--duration",
+        "12",
+        "--min-size",
+        "2000",
+        "--max-size",
+        "20000",
+        "--fail",
+        "503",
+        "--fail-after",
+        "2",
+        "--fail-for",
+        "20",
+    ])
+    .run();
+    run.assert_ok()
+        .assert_contains("the receiver fails (503) for 20s")
+        .assert_contains("files      120 uploaded, 120 delivered (0 missing)")
+        .assert_contains("dlq        0 messages");
+    let plot = workspace_root().join("target/local/load-10fps-12s.svg");
+    let svg = std::fs::read_to_string(&plot).unwrap_or_else(|e| panic!("{}: {e}", plot.display()));
+    assert!(
+        svg.contains("<polyline") && svg.contains("SLO 95.0%"),
+        "the plot has its curves and objective lines"
+    );
+    eprintln!("cargo xtask load took {:?}", run.took);
+}
+
+/// The next line the child prints that contains `text`, within `deadline`; every line is echoed for the log.
+fn wait_for_line(lines: &Receiver<String>, text: &str, deadline: Instant) -> String {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                eprintln!("local up | {line}");
+                if line.contains(text) {
+                    return line;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => panic!("`{text}` not printed in time"),
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("local up ended before printing `{text}`")
+            }
+        }
+    }
+}
+
+#[test]
+fn local_up_serves_uploads_until_interrupted_then_stops_everything() {
+    let _turn = DEPLOYS.blocking_lock();
+    let mut child = xtask(&["local", "up"]).spawn();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(900);
+    wait_for_line(&lines, "local: the stack is up", deadline);
+    let bucket = wait_for_line(&lines, "landing bucket", deadline)
+        .split_whitespace()
+        .last()
+        .expect("a bucket name")
+        .to_string();
+    // The printed upload command names the emulator's endpoint; an upload with the SDK is what it does.
+    let command = wait_for_line(&lines, "upload a file:", deadline);
+    let endpoint = command
+        .split_whitespace()
+        .skip_while(|w| *w != "--endpoint-url")
+        .nth(1)
+        .expect("the upload command names the endpoint")
+        .to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the SDK");
+    let sdk = runtime.block_on(test_support::moto::sdk_config(&endpoint));
+    let s3 = test_support::moto::s3(&sdk);
+    runtime
+        .block_on(
+            s3.put_object()
+                .bucket(&bucket)
+                .key("up/one.txt")
+                .body(ByteStream::from_static(b"delivered while the stack is up"))
+                .send(),
+        )
+        .expect("an upload into the landing bucket");
+    // The status line comes every 10 s without a terminal; the batching window holds the file 60 s.
+    wait_for_line(&lines, "files delivered 1 ", deadline);
+
+    // `load --env local` treats the running stack as a deployed environment: it finds the names in the
+    // function's configuration and times each file by its idempotency record.
+    let load = xtask(&[
+        "load",
+        "--env",
+        "local",
+        "--rate",
+        "5",
+        "--duration",
+        "4",
+        "--min-size",
+        "1000",
+        "--max-size",
+        "5000",
+        "--drain-timeout",
+        "300",
+    ])
+    .aws(&endpoint)
+    .run();
+    load.assert_ok()
+        .assert_contains("files      20 uploaded, 20 delivered (0 missing)")
+        .assert_contains("dlq        0 messages")
+        .assert_contains("load: report ");
+    // The window holds every file at least its 60 s (the first file in a batch waits the longest).
+    let p50 = load
+        .stdout
+        .split_once("latency    p50 ")
+        .and_then(|(_, rest)| rest.split_once('s'))
+        .and_then(|(seconds, _)| seconds.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("a p50 latency in:\n{}", load.all()));
+    assert!((50.0..200.0).contains(&p50), "p50 {p50} s");
+    assert!(
+        !load.stdout.contains("bundles    0 ") && !load.stdout.contains("compression ratio 0.00"),
+        "bundles found in the archive:\n{}",
+        load.stdout
+    );
+    let plot = workspace_root().join("target/load/local/load-5fps-4s.svg");
+    assert!(plot.exists(), "{}", plot.display());
+    wait_for_line(&lines, "files delivered 21 ", deadline);
+
+    // SAFETY: kill only sends a signal to the child this test started.
+    let pid = i32::try_from(child.id()).expect("a pid");
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    wait_for_line(&lines, "local: shutting down", deadline);
+    let status = child.wait().expect("local up exits");
+    assert!(status.success(), "local up exited with {status}");
+    assert!(
+        runtime.block_on(s3.list_buckets().send()).is_err(),
+        "the emulator is stopped with the stack"
+    );
+}
