@@ -68,10 +68,12 @@ impl Sink {
 /// The server the aggregator talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// A real on-premise server reached over the private network (VPN or Direct Connect routed to the VPC).
+    /// A real on-premise server reached over the private network: the link of `network.on_premise`.
     OnPremise {
+        /// Its host is an address in `cidrs`, or a name under `network.on_premise.dns`'s domain.
         url: String,
-        /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows.
+        /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows,
+        /// inside the ranges `network.on_premise` routes.
         cidrs: Vec<String>,
         port: u16,
         /// The largest request body the server (or a proxy in front of it, such as nginx's
