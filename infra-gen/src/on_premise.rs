@@ -448,6 +448,46 @@ mod tests {
     }
 
     #[test]
+    fn documentation_values_are_listed_as_placeholders_and_real_ones_are_not() {
+        use crate::config::{CustomerGateway, Vpn, VpnRouting};
+        let route = |ip: &str, domain: &str| OnPremise {
+            cidrs: vec!["10.100.0.0/16".into()],
+            link: Link::Vpn(Vpn {
+                gateway: VpnGateway::VirtualPrivateGateway {
+                    amazon_side_asn: 64512,
+                },
+                customer_gateway: CustomerGateway {
+                    ip_address: ip.into(),
+                    bgp_asn: 65010,
+                },
+                routing: VpnRouting::Bgp,
+            }),
+            dns: Some(OnPremiseDns {
+                domain: domain.into(),
+                servers: vec!["10.100.0.10".into()],
+            }),
+        };
+        assert_eq!(
+            placeholders(
+                &route("203.0.113.10", "onprem.example.internal"),
+                "https://nifi.onprem.example.internal:9443/x"
+            ),
+            [
+                "the customer gateway's address: 203.0.113.10",
+                "the forwarded domain: onprem.example.internal",
+                "the endpoint's host: nifi.onprem.example.internal",
+            ]
+        );
+        assert!(
+            placeholders(
+                &route("81.2.69.160", "corp.bank.internal"),
+                "https://nifi.corp.bank.internal/x"
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
     fn public_addresses_are_told_from_the_rest() {
         for public in ["203.0.113.10", "8.8.8.8", "198.51.100.1"] {
             assert!(is_public(public.parse().expect("address")), "{public}");
