@@ -14,6 +14,7 @@ pub mod headers;
 pub mod idempotency;
 pub mod metrics;
 pub mod poller;
+pub mod probe;
 pub mod queue;
 pub mod receiver;
 pub mod version;

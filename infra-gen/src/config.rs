@@ -68,10 +68,12 @@ impl Sink {
 /// The server the aggregator talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// A real on-premise server reached over the private network (VPN or Direct Connect routed to the VPC).
+    /// A real on-premise server reached over the private network: the link of `network.on_premise`.
     OnPremise {
+        /// Its host is an address in `cidrs`, or a name under `network.on_premise.dns`'s domain.
         url: String,
-        /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows.
+        /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows,
+        /// inside the ranges `network.on_premise` routes.
         cidrs: Vec<String>,
         port: u16,
         /// The largest request body the server (or a proxy in front of it, such as nginx's
@@ -120,6 +122,84 @@ pub struct Network {
     pub public_subnet: Option<Subnet>,
     /// Interface endpoints (VPC endpoints), by service name suffix; moto's local stack may leave some out.
     pub interface_endpoints: Vec<&'static str>,
+    /// The private route to an on-premise endpoint and how its names resolve; `None` when the endpoint is not
+    /// on-premise (dev's mock receiver, local's process).
+    pub on_premise: Option<OnPremise>,
+}
+
+/// How the function's subnets reach the on-premise network: the ranges routed, over which link, and the DNS
+/// forwarding for the endpoint's name. Validated by [`crate::on_premise`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnPremise {
+    /// The on-premise ranges the private subnets route over the link, and nothing else: they hold the
+    /// endpoint's ranges (the security group's egress) and the DNS servers.
+    pub cidrs: Vec<String>,
+    pub link: Link,
+    /// Forwarding of the on-premise domain to the on-premise DNS servers; `None` when the endpoint's URL
+    /// names an address.
+    pub dns: Option<OnPremiseDns>,
+}
+
+/// The link between the VPC and the on-premise network, one of the three AWS offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// An existing Transit Gateway the network team runs, already connected to on-premise (by its own VPN or
+    /// Direct Connect): the private subnets are attached to it and the on-premise ranges routed to it.
+    TransitGateway { transit_gateway_id: String },
+    /// A site-to-site VPN this stack creates (two IPsec tunnels) to the on-premise router.
+    Vpn(Vpn),
+    /// An existing Direct Connect gateway: a virtual private gateway of the VPC is associated with it.
+    DirectConnect {
+        gateway_id: String,
+        /// The virtual private gateway's side of BGP (a private ASN).
+        amazon_side_asn: u32,
+    },
+}
+
+/// A site-to-site VPN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpn {
+    /// Where the tunnels end on the AWS side.
+    pub gateway: VpnGateway,
+    /// The on-premise router.
+    pub customer_gateway: CustomerGateway,
+    pub routing: VpnRouting,
+}
+
+/// The AWS end of a VPN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VpnGateway {
+    /// A virtual private gateway this stack attaches to the VPC.
+    VirtualPrivateGateway { amazon_side_asn: u32 },
+    /// An existing Transit Gateway: the VPN and the private subnets are both attached to it.
+    TransitGateway { transit_gateway_id: String },
+}
+
+/// The on-premise router a VPN connects to, as the network team gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerGateway {
+    /// The router's static public IPv4 address.
+    pub ip_address: String,
+    /// The router's BGP autonomous system number (AWS asks for one even with static routing).
+    pub bgp_asn: u32,
+}
+
+/// How the VPN learns which on-premise ranges lie behind which tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpnRouting {
+    /// BGP over both tunnels: a tunnel that goes down is withdrawn by itself (AWS's recommendation).
+    Bgp,
+    /// The on-premise ranges as static routes of the VPN, for routers without BGP.
+    Static,
+}
+
+/// The on-premise domain and the servers that answer for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnPremiseDns {
+    /// Names under this domain are forwarded (e.g. `onprem.example.internal`); nothing else is.
+    pub domain: String,
+    /// The on-premise DNS servers' addresses, inside [`OnPremise::cidrs`].
+    pub servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +345,7 @@ impl Environment {
                 ],
                 public_subnet: None,
                 interface_endpoints: vec!["sqs", "secretsmanager", "kms", "logs", "monitoring"],
+                on_premise: None,
             },
             storage: Storage {
                 landing_expiry_days: 7,
@@ -346,6 +427,7 @@ impl Environment {
                 ),
             );
         }
+        crate::on_premise::check(&self, &mut v);
         self.check_external_party(&mut v);
         let sizing = crate::sizing::check(&self, &mut v);
         let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));

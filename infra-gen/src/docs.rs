@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use handlebars::Handlebars;
 use serde_json::{Value, json};
 
-use crate::config::{Endpoint, Kind, Sink};
+use crate::config::{Endpoint, Kind, Link, Sink, Vpn, VpnGateway, VpnRouting};
+use crate::link::{DH_GROUPS, ENCRYPTION, IKE_VERSIONS, INTEGRITY};
+use crate::on_premise::{host_and_port, placeholders};
 use crate::pipeline::{ARCHIVE_KEY_LAYOUT, DASHBOARD_FILE, METRIC_NAMESPACE, Pipeline};
 use crate::retention::{human, human_up};
 use crate::tf::HEADER;
@@ -148,6 +150,111 @@ fn facts(p: &Pipeline) -> Value {
     });
     if let (Some(facts), Some(limits)) = (facts.as_object_mut(), limits.as_object()) {
         facts.extend(limits.clone());
+        facts.insert("on_premise".into(), on_premise(p));
     }
     facts
+}
+
+/// The route to the on-premise endpoint as the runbook tells it (what the network team provides, how to
+/// check the path), or null when the endpoint is not on-premise.
+fn on_premise(p: &Pipeline) -> Value {
+    let env = p.validated.env();
+    let (
+        Some(on_premise),
+        Endpoint::OnPremise {
+            url, cidrs, port, ..
+        },
+    ) = (&env.network.on_premise, env.sink.endpoint())
+    else {
+        return Value::Null;
+    };
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let transit_gateway = match &on_premise.link {
+        Link::TransitGateway { transit_gateway_id }
+        | Link::Vpn(Vpn {
+            gateway: VpnGateway::TransitGateway { transit_gateway_id },
+            ..
+        }) => Some(transit_gateway_id.clone()),
+        _ => None,
+    };
+    let vpn = match &on_premise.link {
+        Link::Vpn(vpn) => json!({
+            "ip": vpn.customer_gateway.ip_address,
+            "asn": vpn.customer_gateway.bgp_asn,
+            "bgp": vpn.routing == VpnRouting::Bgp,
+            "amazon_side_asn": match vpn.gateway {
+                VpnGateway::VirtualPrivateGateway { amazon_side_asn } => Some(amazon_side_asn),
+                VpnGateway::TransitGateway { .. } => None,
+            },
+            "logs": p.on_premise.as_ref().and_then(|l| l.tunnel_logs.as_ref()).map(|l| l.group_name.clone()),
+            "proposals": format!(
+                "{}; {}; {}; Diffie-Hellman groups {}",
+                IKE_VERSIONS.join(", "),
+                ENCRYPTION.join(", "),
+                INTEGRITY.join(", "),
+                DH_GROUPS.map(|g| g.to_string()).join(", "),
+            ),
+        }),
+        _ => Value::Null,
+    };
+    let direct_connect = match &on_premise.link {
+        Link::DirectConnect {
+            gateway_id,
+            amazon_side_asn,
+        } => json!({"gateway_id": gateway_id, "amazon_side_asn": amazon_side_asn}),
+        _ => Value::Null,
+    };
+    let link = match &on_premise.link {
+        Link::TransitGateway { transit_gateway_id } => format!(
+            "the existing Transit Gateway `{transit_gateway_id}`, to which the private subnets are attached"
+        ),
+        Link::Vpn(vpn) => format!(
+            "a site-to-site VPN (two IPsec tunnels, {}) from {} to the on-premise router",
+            match vpn.routing {
+                VpnRouting::Bgp => "BGP",
+                VpnRouting::Static => "static routes",
+            },
+            match &vpn.gateway {
+                VpnGateway::VirtualPrivateGateway { .. } =>
+                    "a virtual private gateway of the VPC".to_owned(),
+                VpnGateway::TransitGateway { transit_gateway_id } =>
+                    format!("the existing Transit Gateway `{transit_gateway_id}`"),
+            }
+        ),
+        Link::DirectConnect { gateway_id, .. } => format!(
+            "the existing Direct Connect gateway `{gateway_id}`, associated with a virtual private gateway of the VPC"
+        ),
+    };
+    let subnets: Vec<String> = env
+        .network
+        .private_subnets
+        .iter()
+        .map(|s| s.cidr.clone())
+        .collect();
+    let host = host_and_port(url).map(|(host, _)| host).unwrap_or_default();
+    json!({
+        "link": link,
+        "vpn": vpn,
+        "transit_gateway": transit_gateway,
+        "direct_connect": direct_connect,
+        "cidrs": list(&on_premise.cidrs),
+        "endpoint_cidrs": list(cidrs),
+        "port": port,
+        "host": host,
+        "subnets": list(&subnets),
+        "vpc_cidr": env.network.vpc_cidr,
+        "route_table": format!("{}-private", env.name_prefix),
+        "flow_logs": p.flow_logs.group_name,
+        "dns": on_premise.dns.as_ref().map(|dns| json!({
+            "domain": dns.domain,
+            "servers": list(&dns.servers),
+        })),
+        "placeholders": placeholders(on_premise, url),
+    })
 }

@@ -7,6 +7,7 @@
 //! runs the real Terraform over it.
 
 pub mod aws_rules;
+pub mod cidr;
 pub mod config;
 pub mod conformance;
 pub mod docs;
@@ -15,8 +16,10 @@ pub mod function;
 pub mod iam;
 pub mod identity;
 pub mod latency;
+pub mod link;
 pub mod monitoring;
 pub mod network;
+pub mod on_premise;
 pub mod output;
 pub mod pipeline;
 pub mod queue;

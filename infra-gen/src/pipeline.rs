@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use crate::config::{Endpoint, Environment, Validated};
 use crate::function::{Function, LogGroup, Mapping};
 use crate::identity::Role;
+use crate::link::{OnPremiseDns, OnPremiseLink};
 use crate::monitoring::{Alarm, CompositeAlarm, Dashboard, Topic};
 use crate::network::{FlowLog, Network};
 use crate::queue::{Queue, QueuePolicy};
@@ -100,6 +101,10 @@ pub struct Pipeline {
     pub flow_logs: LogGroup,
     pub flow_logs_role: Role,
     pub network_flow_log: FlowLog,
+    /// The link to the on-premise network and the routes over it (an on-premise endpoint only).
+    pub on_premise: Option<OnPremiseLink>,
+    /// The forwarding of the on-premise domain to its DNS servers (an on-premise endpoint named by a name).
+    pub on_premise_dns: Option<OnPremiseDns>,
     /// Dev's mock NiFi (pipeline/receiver.rs).
     pub receiver: Option<Receiver>,
     // Alarms and the dashboard (pipeline/monitoring.rs).
@@ -173,6 +178,8 @@ impl Pipeline {
             flow_logs: vpc.flow_logs,
             flow_logs_role: vpc.flow_logs_role,
             network_flow_log: vpc.network_flow_log,
+            on_premise: vpc.on_premise,
+            on_premise_dns: vpc.on_premise_dns,
             receiver,
             alarms: monitoring.alarms,
             health: monitoring.health,

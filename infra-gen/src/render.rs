@@ -187,7 +187,7 @@ fn components(p: &Pipeline, module: &mut Module) {
         ),
         (
             "network",
-            fields!("Pipeline", p; network, flow_logs, network_flow_log),
+            fields!("Pipeline", p; network, flow_logs, network_flow_log, on_premise, on_premise_dns),
         ),
         ("monitoring", monitoring),
     ];
@@ -280,6 +280,19 @@ fn outputs(p: &Pipeline, module: &mut Module) {
     ];
     for (name, description, value) in outputs {
         f.output(name, description, value);
+    }
+    if p.on_premise.as_ref().and_then(|link| link.vpn()).is_some() {
+        let vpn = crate::link::OnPremiseLink::vpn_connection();
+        f.output(
+            "vpn_connection_id",
+            "The site-to-site VPN to on-premise: its tunnels' addresses and the router's configuration are in the VPC console",
+            vpn.attr("id"),
+        );
+        f.output(
+            "vpn_preshared_key_arn",
+            "The secret AWS keeps the VPN tunnels' pre-shared keys in, for the on-premise router",
+            vpn.attr("preshared_key_arn"),
+        );
     }
     if let Some(r) = &p.receiver {
         f.output(

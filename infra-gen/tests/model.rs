@@ -969,7 +969,7 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
 
 #[test]
 fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint_on_its_port() {
-    use infra_gen::network::{Direction, Peer};
+    use infra_gen::network::{Direction, Peer, Protocol};
     let mut env = production();
     env.sink = Sink::Nifi(Endpoint::OnPremise {
         url: "https://nifi.example.internal:8443/contentListener".into(),
@@ -977,8 +977,39 @@ fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint
         port: 8443,
         max_request_bytes: None,
     });
+    if let Some(on_premise) = env.network.on_premise.as_mut() {
+        on_premise.cidrs = vec!["10.100.0.0/16".into(), "10.101.0.0/24".into()];
+    }
     let p = pipeline(env);
-    let rules = p.network.security_group_rules();
+    let mut rules = p.network.security_group_rules();
+    // The resolver endpoint's group: DNS, over UDP and TCP, to each on-premise DNS server and nowhere else.
+    let resolver = p.network.resolver_sg();
+    let mut dns: Vec<String> = rules
+        .iter()
+        .filter(|r| r.group == resolver)
+        .map(|r| {
+            assert_eq!(r.direction, Direction::Egress, "{r:?}");
+            let Peer::Cidr(cidr) = &r.peer else {
+                panic!("DNS goes to addresses only: {r:?}")
+            };
+            format!("{cidr}:{}/{}", r.port, r.protocol.as_str())
+        })
+        .collect();
+    dns.sort();
+    assert_eq!(
+        dns,
+        [
+            "10.100.1.10/32:53/tcp",
+            "10.100.1.10/32:53/udp",
+            "10.100.1.11/32:53/tcp",
+            "10.100.1.11/32:53/udp",
+        ]
+    );
+    rules.retain(|r| r.group != resolver);
+    assert!(
+        rules.iter().all(|r| r.protocol == Protocol::Tcp),
+        "{rules:#?}"
+    );
     let aggregator = p.network.aggregator_sg();
     // The interface endpoints' group accepts HTTPS from the aggregator, and nothing else comes in anywhere.
     let ingress: Vec<_> = rules

@@ -17,6 +17,7 @@ mod load;
 mod local;
 mod model;
 mod plan;
+mod reach;
 mod replay;
 mod report;
 mod secret;
@@ -73,8 +74,8 @@ enum Task {
     Model(model::Args),
     /// Bundle a directory's files exactly as the aggregator does; prints the SHA-256 on the last line.
     Bundle(bundle::Args),
-    /// Show what is installed and what is missing for each command, with the fix for each.
-    Doctor,
+    /// Show what is installed and missing for each command; `doctor <env>`: whether the deployed aggregator reaches its endpoint.
+    Doctor(doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -118,7 +119,7 @@ fn dispatch() -> Result<ExitCode> {
         Task::Bench(args) => ok(runtime()?.block_on(bench::run(&root, args))),
         Task::Model(args) => ok(model::run(&root, args)),
         Task::Bundle(args) => ok(bundle::run(args)),
-        Task::Doctor => ok(doctor::run(&root)),
+        Task::Doctor(args) => ok(doctor::dispatch(&root, args)),
     }
 }
 
