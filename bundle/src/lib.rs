@@ -5,6 +5,7 @@
 //! It is its own crate so that the hot path (deflate, SHA-256, tar) is optimised even in debug builds
 //! (see the workspace's `profile.dev.package` section), and so that every tool shares exactly one writer.
 
+pub mod capacity;
 pub mod layout;
 pub mod manifest;
 mod members;
