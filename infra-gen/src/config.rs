@@ -7,6 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use aggregator_config as vars;
 use redelivery::Schedule;
 
 use crate::retention::Retention;
@@ -212,8 +213,8 @@ pub struct Function {
     /// `BUNDLE_MAX_BYTES`: the largest bundle on the wire. `None` derives it: half of `/tmp`, and never more
     /// than the endpoint accepts in one request.
     pub bundle_max_bytes: Option<u64>,
-    /// `OBJECT_MAX_BYTES`: larger objects are dead-lettered at once. `None` derives it: 64 MiB, and never more
-    /// than fits in a bundle.
+    /// `OBJECT_MAX_BYTES`: larger objects are dead-lettered at once. `None` derives it: the aggregator's default,
+    /// and never more than fits in a bundle (`aggregator_config::default_object_max_bytes`).
     pub object_max_bytes: Option<u64>,
     /// `DOWNLOAD_BUFFER_BYTES`: the bytes of downloads in flight at once.
     pub download_buffer_bytes: u64,
@@ -226,7 +227,8 @@ pub struct Function {
     pub reserved_concurrency: u32,
     pub log_retention_days: u32,
     pub rust_log: String,
-    /// Optional tuning passed as environment variables (DOWNLOAD_CONCURRENCY, GZIP_LEVEL, ...).
+    /// Optional tuning passed as environment variables (DOWNLOAD_CONCURRENCY, GZIP_LEVEL, ...): names and
+    /// values are checked against the aggregator's table (`aggregator-config`, README.md "Configuration").
     pub tuning: Vec<(&'static str, String)>,
 }
 
@@ -358,13 +360,13 @@ impl Environment {
                 ephemeral_storage_mb: 512,
                 bundle_max_bytes: None,
                 object_max_bytes: None,
-                download_buffer_bytes: 64 << 20,
-                http_timeout: Duration::from_secs(60),
-                deadline_margin: Duration::from_secs(10),
+                download_buffer_bytes: vars::DOWNLOAD_BUFFER_BYTES.default,
+                http_timeout: Duration::from_millis(vars::HTTP_TIMEOUT_MS.default),
+                deadline_margin: Duration::from_millis(vars::DEADLINE_MARGIN_MS.default),
                 architecture: Architecture::Arm64,
                 reserved_concurrency: 20,
                 log_retention_days: 365,
-                rust_log: "info".into(),
+                rust_log: vars::RUST_LOG.default.into(),
                 tuning: Vec::new(),
             },
             mapping: Mapping {
@@ -379,8 +381,8 @@ impl Environment {
                 max_receive_count: 500,
             },
             redelivery: Redelivery {
-                base_seconds: 20,
-                max_seconds: 900,
+                base_seconds: vars::REDELIVERY_BASE_SECONDS.default,
+                max_seconds: vars::REDELIVERY_MAX_SECONDS.default,
                 outage_to_survive: Duration::from_secs(4 * 86_400),
             },
             alarms: Alarms {
@@ -430,6 +432,7 @@ impl Environment {
         crate::on_premise::check(&self, &mut v);
         self.check_external_party(&mut v);
         let sizing = crate::sizing::check(&self, &mut v);
+        crate::variables::check(&self, &sizing, &mut v);
         let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));
         // The model needs settings that are valid in themselves; it runs last, on an environment that is.
         if v.list.is_empty() {
@@ -612,16 +615,6 @@ impl Environment {
                     f.log_retention_days
                 ),
             );
-        }
-        for (name, _) in &f.tuning {
-            if crate::pipeline::MODEL_VARIABLES.contains(name) {
-                v.push(
-                    "function.tuning",
-                    format!(
-                        "{name} is set by the model from the environment's typed fields, so tuning cannot override it: set the typed field instead (see infra-gen/src/pipeline.rs MODEL_VARIABLES)"
-                    ),
-                );
-            }
         }
         if self.network.private_subnets.len() < 2 {
             v.push(

@@ -31,6 +31,7 @@ pub mod storage;
 pub mod tables;
 pub mod terraform;
 pub mod tf;
+pub mod variables;
 
 use std::collections::BTreeMap;
 

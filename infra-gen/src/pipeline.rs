@@ -19,6 +19,8 @@ mod tables;
 
 use std::collections::BTreeMap;
 
+use aggregator_config as vars;
+
 use crate::config::{Endpoint, Environment, Validated};
 use crate::function::{Function, LogGroup, Mapping};
 use crate::identity::Role;
@@ -37,30 +39,30 @@ pub use receiver::Receiver;
 pub const DELIVERED_TAG: &str = "delivered-at";
 /// The archive key layout the aggregator writes (documented for replay).
 pub const ARCHIVE_KEY_LAYOUT: &str = "bundles/YYYY/MM/DD/HH/<bundle-id>.tar.gz";
-/// The metric namespace the aggregator emits through EMF.
-pub const METRIC_NAMESPACE: &str = "FileAggregator";
+/// The metric namespace the aggregator emits through EMF (the model does not set `METRICS_NAMESPACE`).
+pub const METRIC_NAMESPACE: &str = vars::METRICS_NAMESPACE.default;
 /// The file the dashboard body is rendered into, next to the Terraform files.
 pub const DASHBOARD_FILE: &str = "dashboard.json";
 /// The aggregator's environment variables the model sets from typed fields (`function.tuning` may not).
 pub const MODEL_VARIABLES: [&str; 18] = [
-    "ARCHIVE_BUCKET",
-    "IDEMPOTENCY_TABLE",
-    "BREAKER_TABLE",
-    "CREDENTIALS_SECRET_ID",
-    "DLQ_URL",
-    "SOURCE_QUEUE_URL",
-    "REDELIVERY_BASE_SECONDS",
-    "REDELIVERY_MAX_SECONDS",
-    "RUST_LOG",
-    "SINK",
-    "NIFI_URL",
-    "MINIO_ENDPOINT",
-    "MINIO_BUCKET",
-    "BUNDLE_MAX_BYTES",
-    "OBJECT_MAX_BYTES",
-    "DOWNLOAD_BUFFER_BYTES",
-    "HTTP_TIMEOUT_MS",
-    "DEADLINE_MARGIN_MS",
+    vars::ARCHIVE_BUCKET.name,
+    vars::IDEMPOTENCY_TABLE.name,
+    vars::BREAKER_TABLE.name,
+    vars::CREDENTIALS_SECRET_ID.name,
+    vars::DLQ_URL.name,
+    vars::SOURCE_QUEUE_URL.name,
+    vars::REDELIVERY_BASE_SECONDS.name,
+    vars::REDELIVERY_MAX_SECONDS.name,
+    vars::RUST_LOG.name,
+    vars::SINK.name,
+    vars::NIFI_URL.name,
+    vars::MINIO_ENDPOINT.name,
+    vars::MINIO_BUCKET.name,
+    vars::BUNDLE_MAX_BYTES.name,
+    vars::OBJECT_MAX_BYTES.name,
+    vars::DOWNLOAD_BUFFER_BYTES.name,
+    vars::HTTP_TIMEOUT_MS.name,
+    vars::DEADLINE_MARGIN_MS.name,
 ];
 /// The tag the provider puts on every resource to say where it comes from. S3 refuses commas and parentheses
 /// in tags (docs/emulator-gaps.md), which moto accepts.

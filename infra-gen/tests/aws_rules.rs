@@ -462,7 +462,7 @@ fn policies_that_grow_past_aws_limits_are_refused_before_a_deploy() {
     );
     // A function's environment beyond 4 KB.
     let mut env = production();
-    env.function.tuning = vec![("EXTRA", "x".repeat(4_000))];
+    env.function.tuning = vec![("ARCHIVE_PREFIX", "x".repeat(4_000))];
     let v = refused(env);
     assert_reported(
         &v,

@@ -681,6 +681,53 @@ fn tuning_cannot_override_a_typed_variable() {
     );
 }
 
+/// Tuning reaches the aggregator's environment as written: a misspelt name would be ignored by it, and a value
+/// it refuses would stop it at start; both are refused here, by the same table the aggregator reads.
+#[test]
+fn tuning_names_a_variable_the_aggregator_reads_with_a_value_it_accepts() {
+    let tune = |name: &'static str, value: &str| {
+        let mut env = valid();
+        env.function.tuning = vec![(name, value.into())];
+        env
+    };
+    assert_rejects(
+        tune("GZIP_LEVL", "6"),
+        "function.tuning",
+        "GZIP_LEVL is not a variable the aggregator reads, so it would be ignored: did you mean GZIP_LEVEL?",
+    );
+    assert_rejects(
+        tune("NO_SUCH_SETTING", "1"),
+        "function.tuning",
+        "NO_SUCH_SETTING is not a variable the aggregator reads",
+    );
+    assert_rejects(
+        tune("GZIP_LEVEL", "11"),
+        "function.tuning",
+        "GZIP_LEVEL is `11`: give a whole number from 0 to 9 (default 5)",
+    );
+    assert_rejects(
+        tune("S3_FORCE_PATH_STYLE", "yes"),
+        "function.tuning",
+        "S3_FORCE_PATH_STYLE is `yes`: give `true` or `false`",
+    );
+    tune("DOWNLOAD_CONCURRENCY", "64")
+        .validate()
+        .expect("a tuning the aggregator accepts");
+}
+
+/// What the model renders from typed fields is held to the same bounds as tuning.
+#[test]
+fn a_limit_the_aggregator_would_refuse_is_refused() {
+    let mut env = valid();
+    env.function.bundle_max_bytes = Some(100 << 10);
+    env.function.object_max_bytes = Some(1 << 10);
+    assert_rejects(
+        env,
+        "function.bundle_max_bytes",
+        "BUNDLE_MAX_BYTES is `102400`: give a whole number from 131072",
+    );
+}
+
 #[test]
 fn size_limits_are_rendered_and_derived_from_tmp_and_the_endpoint() {
     // On premises (no declared cap): the bundle is half of /tmp, counted in 10^6-byte MB.
@@ -711,7 +758,7 @@ fn size_limits_are_rendered_and_derived_from_tmp_and_the_endpoint() {
     assert_eq!(sizing.bundle_max_bytes, 10 << 20);
     assert_eq!(
         sizing.object_max_bytes,
-        infra_gen::sizing::largest_object_in(10 << 20)
+        bundle::capacity::largest_object_in(10 << 20)
     );
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use aggregator_config as vars;
+
 use super::identity::{function_role, runs_in_vpc};
 use super::queues::Queues;
 use super::receiver::Receiver;
@@ -165,46 +167,32 @@ fn grants(stores: &Stores, key_arn: &Expr) -> Vec<Statement> {
 }
 
 /// The aggregator's environment: the stores it works on, its limits, its sink, and the environment's
-/// tuning (which validation keeps off these names: `MODEL_VARIABLES`).
+/// tuning (which validation keeps off these names: `MODEL_VARIABLES`). Every name is an entry of the
+/// aggregator's table.
 fn variables(
     cx: &Context,
     stores: &Stores,
     receiver: Option<&Receiver>,
 ) -> BTreeMap<&'static str, Expr> {
     let function = &cx.env.function;
-    let schedule = cx.validated.schedule();
-    let sizing = cx.validated.sizing();
-    let number = |n: u64| Expr::lit(n.to_string());
-    let mut variables = BTreeMap::from([
-        ("ARCHIVE_BUCKET", stores.storage.archive.id()),
-        ("IDEMPOTENCY_TABLE", stores.tables.idempotency.table_name()),
-        ("BREAKER_TABLE", stores.tables.breaker.table_name()),
-        ("CREDENTIALS_SECRET_ID", stores.secrets.credentials.arn()),
-        ("DLQ_URL", stores.queues.dlq.url()),
-        ("SOURCE_QUEUE_URL", stores.queues.queue.url()),
+    let mut variables: BTreeMap<&'static str, Expr> =
+        crate::variables::settings(cx.env, &cx.validated.sizing())
+            .into_iter()
+            .map(|s| (s.variable.name(), Expr::lit(s.value)))
+            .collect();
+    variables.extend([
+        (vars::ARCHIVE_BUCKET.name, stores.storage.archive.id()),
         (
-            "REDELIVERY_BASE_SECONDS",
-            number(schedule.base_seconds().into()),
+            vars::IDEMPOTENCY_TABLE.name,
+            stores.tables.idempotency.table_name(),
         ),
+        (vars::BREAKER_TABLE.name, stores.tables.breaker.table_name()),
         (
-            "REDELIVERY_MAX_SECONDS",
-            number(schedule.max_seconds().into()),
+            vars::CREDENTIALS_SECRET_ID.name,
+            stores.secrets.credentials.arn(),
         ),
-        ("RUST_LOG", Expr::lit(function.rust_log.clone())),
-        ("BUNDLE_MAX_BYTES", number(sizing.bundle_max_bytes)),
-        ("OBJECT_MAX_BYTES", number(sizing.object_max_bytes)),
-        (
-            "DOWNLOAD_BUFFER_BYTES",
-            number(sizing.download_buffer_bytes),
-        ),
-        (
-            "HTTP_TIMEOUT_MS",
-            number(function.http_timeout.as_millis() as u64),
-        ),
-        (
-            "DEADLINE_MARGIN_MS",
-            number(function.deadline_margin.as_millis() as u64),
-        ),
+        (vars::DLQ_URL.name, stores.queues.dlq.url()),
+        (vars::SOURCE_QUEUE_URL.name, stores.queues.queue.url()),
     ]);
     let endpoint_url = |endpoint: &Endpoint| match endpoint {
         Endpoint::OnPremise { url, .. } | Endpoint::LocalProcess { url } => Expr::lit(url.clone()),
@@ -213,16 +201,17 @@ fn variables(
             None => Expr::lit(""),
         },
     };
+    let sink = |kind: vars::Sink| (vars::SINK.name, Expr::lit(kind.as_str()));
     match &cx.env.sink {
-        Sink::Nifi(endpoint) => {
-            variables.insert("SINK", Expr::lit("nifi"));
-            variables.insert("NIFI_URL", endpoint_url(endpoint));
-        }
-        Sink::Minio { endpoint, bucket } => {
-            variables.insert("SINK", Expr::lit("minio"));
-            variables.insert("MINIO_ENDPOINT", endpoint_url(endpoint));
-            variables.insert("MINIO_BUCKET", Expr::lit(bucket.clone()));
-        }
+        Sink::Nifi(endpoint) => variables.extend([
+            sink(vars::Sink::Nifi),
+            (vars::NIFI_URL.name, endpoint_url(endpoint)),
+        ]),
+        Sink::Minio { endpoint, bucket } => variables.extend([
+            sink(vars::Sink::Minio),
+            (vars::MINIO_ENDPOINT.name, endpoint_url(endpoint)),
+            (vars::MINIO_BUCKET.name, Expr::lit(bucket.clone())),
+        ]),
     }
     for (name, value) in &function.tuning {
         variables.insert(name, Expr::lit(value.clone()));
