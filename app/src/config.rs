@@ -9,7 +9,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aggregator_config::{self as vars, Directory, Invalid, Number, Required, Sink, Text, Variable};
+use aggregator_config::{
+    self as vars, Directory, Flag, Invalid, Number, Required, Sink, SinkChoice, Text, Variable,
+};
 use redelivery::Schedule;
 
 /// Where bundles go after they are archived.
@@ -141,7 +143,7 @@ impl RawConfig {
             raw: self,
             problems: Vec::new(),
         };
-        let sink = match v.read(&vars::SINK, |var, text| var.parse(text)) {
+        let sink = match v.read(&vars::SINK, SinkChoice::parse) {
             Some(Sink::Nifi) => v
                 .required(&vars::NIFI_URL)
                 .map(|url| SinkConfig::Nifi { url }),
@@ -214,7 +216,7 @@ impl RawConfig {
             },
             metrics_namespace: v.text(&vars::METRICS_NAMESPACE),
             s3_force_path_style: v
-                .read(&vars::S3_FORCE_PATH_STYLE, |var, text| var.parse(text))
+                .read(&vars::S3_FORCE_PATH_STYLE, Flag::parse)
                 .unwrap_or(false),
             function_name: v
                 .get(vars::LAMBDA_FUNCTION_NAME)
