@@ -37,6 +37,7 @@ pub enum NameKind {
     EventRule,
     SnsTopic,
     SecurityGroup,
+    InventoryConfiguration,
 }
 
 /// Where each resource type keeps a name AWS checks: (type, attribute, rule).
@@ -75,6 +76,11 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
     ("aws_cloudwatch_event_rule", "name", NameKind::EventRule),
     ("aws_sns_topic", "name", NameKind::SnsTopic),
     ("aws_security_group", "name", NameKind::SecurityGroup),
+    (
+        "aws_s3_bucket_inventory",
+        "name",
+        NameKind::InventoryConfiguration,
+    ),
 ];
 
 /// Resource types that give nothing a name of their own (their `*_name` attributes, if any, refer to other
@@ -253,6 +259,14 @@ impl NameKind {
                 1..=256,
                 ALNUM_DASH_UNDERSCORE,
                 "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html",
+            ),
+            // The API reference does not state the rule; S3 refuses a longer id (AWS support, in aws-cdk#27793)
+            // and the console names the characters (cfn-lint#1550).
+            InventoryConfiguration => spec(
+                "S3 inventory configuration ids",
+                1..=64,
+                ALNUM_DASH_UNDERSCORE_DOT,
+                "https://github.com/aws/aws-cdk/issues/27793 and https://github.com/aws-cloudformation/cfn-lint/issues/1550",
             ),
             SecurityGroup => spec(
                 "EC2 security group names",

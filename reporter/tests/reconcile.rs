@@ -439,7 +439,7 @@ async fn a_day_with_a_known_mix_is_accounted_for_exactly_and_its_gap_healed() {
         notes[0]["Subject"],
         format!("test {day}: 1 unexplained of 12 files")
     );
-    let text = notes[0]["Message"].as_str().unwrap_or_default();
+    let text = notes[0]["Message"].as_str().unwrap_or_default().to_string();
     assert!(
         text.contains(&format!("s3://reports/reports/{day}/report.html")),
         "{text}"
@@ -504,13 +504,15 @@ async fn a_day_with_a_known_mix_is_accounted_for_exactly_and_its_gap_healed() {
     );
     assert_eq!(metrics.documents()[1]["FilesUnexplained"], 0.0);
 
-    // The first page, with its gap, where a person can open it in a browser (target/reporter/).
+    // The first report, with its gap, where a person can open it (target/reporter/): the page and the
+    // notification's text.
     let dir = emulator::workspace_root().join("target/reporter");
     std::fs::create_dir_all(&dir).expect("target/reporter");
     let page = reporter::html::render(&first.report).expect("renders");
     std::fs::File::create(dir.join("report-with-a-gap.html"))
         .and_then(|mut f| f.write_all(page.as_bytes()))
         .expect("write the page");
+    std::fs::write(dir.join("notification-with-a-gap.txt"), text).expect("write the text");
 }
 
 async fn stored(stack: &Stack, key: &str) -> String {
