@@ -24,5 +24,7 @@ pub fn environment() -> Environment {
     env.alarms.composite = false;
     // Debug for the aggregator only: the SDK's and HTTP stack's debug output is noise, and no place for secrets.
     env.function.rust_log = "info,app=debug".into();
+    // A week of reports is plenty on this machine (and moto forgets them when it stops anyway).
+    env.reporter.report_retention_days = 7;
     env
 }

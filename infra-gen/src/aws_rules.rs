@@ -39,6 +39,7 @@ pub enum NameKind {
     SecurityGroup,
     /// Route 53 Resolver endpoints, rules and rule associations.
     Resolver,
+    InventoryConfiguration,
 }
 
 /// Where each resource type keeps a name AWS checks: (type, attribute, rule).
@@ -83,6 +84,11 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
         "aws_route53_resolver_rule_association",
         "name",
         NameKind::Resolver,
+    ),
+    (
+        "aws_s3_bucket_inventory",
+        "name",
+        NameKind::InventoryConfiguration,
     ),
 ];
 
@@ -271,6 +277,14 @@ impl NameKind {
                 1..=256,
                 ALNUM_DASH_UNDERSCORE,
                 "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html",
+            ),
+            // The API reference does not state the rule; S3 refuses a longer id (AWS support, in aws-cdk#27793)
+            // and the console names the characters (cfn-lint#1550).
+            InventoryConfiguration => spec(
+                "S3 inventory configuration ids",
+                1..=64,
+                ALNUM_DASH_UNDERSCORE_DOT,
+                "https://github.com/aws/aws-cdk/issues/27793 and https://github.com/aws-cloudformation/cfn-lint/issues/1550",
             ),
             SecurityGroup => spec(
                 "EC2 security group names",

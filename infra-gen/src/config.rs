@@ -273,6 +273,23 @@ pub struct Storage {
     pub archive_deep_archive_after_days: u32,
 }
 
+/// The daily reconciliation report (`reporter/`): when it runs, its function, and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reporter {
+    /// When the report of the day before runs, UTC (hour, minute): after the day's last file can have been
+    /// delivered (the batching window and the aggregator's timeout past midnight).
+    pub runs_at: (u8, u8),
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    /// How many days reports are kept in the reports bucket.
+    pub report_retention_days: u32,
+    /// Read the day's versions from a daily S3 Inventory of the landing bucket (delivered into the reports
+    /// bucket) instead of listing the bucket: what a volume of 100× the seeds needs.
+    pub inventory: bool,
+    /// Prefixes of the landing bucket listed at once.
+    pub list_concurrency: u32,
+}
+
 /// The traffic the environment must carry within the latency objective; validation plays it through the
 /// latency model (`latency.rs`). Defaults: the seeds' volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +329,7 @@ pub struct Environment {
     /// How often the endpoint credentials are rotated (`cargo xtask secret <env> --rotate`, then `--promote`):
     /// a secret is due this long after its current version was created.
     pub credentials_rotation_interval: Duration,
+    pub reporter: Reporter,
 }
 
 impl Environment {
@@ -344,7 +362,15 @@ impl Environment {
                     },
                 ],
                 public_subnet: None,
-                interface_endpoints: vec!["sqs", "secretsmanager", "kms", "logs", "monitoring"],
+                // SNS: the daily report publishes its summary to the alarm topic.
+                interface_endpoints: vec![
+                    "sqs",
+                    "secretsmanager",
+                    "kms",
+                    "logs",
+                    "monitoring",
+                    "sns",
+                ],
                 on_premise: None,
             },
             storage: Storage {
@@ -399,6 +425,15 @@ impl Environment {
                 endpoint_megabits_per_second: 100,
             },
             credentials_rotation_interval: Duration::from_secs(90 * 86_400),
+            reporter: Reporter {
+                runs_at: (8, 0),
+                memory_mb: 1024,
+                timeout_seconds: 900,
+                // Production keeps a year and a month of reports (a month-on-month audit); elsewhere a month.
+                report_retention_days: if kind == Kind::Production { 400 } else { 30 },
+                inventory: false,
+                list_concurrency: 8,
+            },
         }
     }
 
@@ -429,6 +464,7 @@ impl Environment {
         }
         crate::on_premise::check(&self, &mut v);
         self.check_external_party(&mut v);
+        self.check_reporter(&mut v);
         let sizing = crate::sizing::check(&self, &mut v);
         let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));
         // The model needs settings that are valid in themselves; it runs last, on an environment that is.
@@ -731,6 +767,65 @@ impl Environment {
                 format!(
                     "{prefix:?} must be a key prefix such as \"incoming/\": letters, digits and - _ . /, not starting with / and ending with /, because it is the only place the uploader may put (and IAM would read * ? $ as wildcards or variables)"
                 ),
+            );
+        }
+    }
+
+    fn check_reporter(&self, v: &mut Violations) {
+        let r = &self.reporter;
+        let (hour, minute) = r.runs_at;
+        if hour > 23 || minute > 59 {
+            v.push(
+                "reporter.runs_at",
+                format!(
+                    "({hour}, {minute}) is not a time of day: give (hour 0-23, minute 0-59), UTC"
+                ),
+            );
+        }
+        // A file that lands at 23:59:59 is in a batch within the batching window, delivered within the
+        // aggregator's timeout: a report earlier than that would count it as not yet delivered.
+        let after_midnight = u32::from(hour) * 3600 + u32::from(minute) * 60;
+        let settled = self.mapping.batching_window_seconds + self.function.timeout_seconds;
+        if after_midnight < settled {
+            v.push(
+                "reporter.runs_at",
+                format!(
+                    "{hour:02}:{minute:02} UTC is {after_midnight} s after midnight, before the day's last file can have been delivered (the batching window, {} s, plus the aggregator's timeout, {} s): run it at {:02}:{:02} or later",
+                    self.mapping.batching_window_seconds,
+                    self.function.timeout_seconds,
+                    settled.div_ceil(60) / 60,
+                    settled.div_ceil(60) % 60
+                ),
+            );
+        }
+        if !(1..=900).contains(&r.timeout_seconds) {
+            v.push(
+                "reporter.timeout_seconds",
+                format!(
+                    "{} s is outside Lambda's range 1..=900 s",
+                    r.timeout_seconds
+                ),
+            );
+        }
+        if !(128..=10_240).contains(&r.memory_mb) {
+            v.push(
+                "reporter.memory_mb",
+                format!(
+                    "{} MB is outside Lambda's range 128..=10240 MB",
+                    r.memory_mb
+                ),
+            );
+        }
+        if r.report_retention_days == 0 {
+            v.push(
+                "reporter.report_retention_days",
+                "0 days would delete each report as it is written: keep them at least a day".into(),
+            );
+        }
+        if !(1..=256).contains(&r.list_concurrency) {
+            v.push(
+                "reporter.list_concurrency",
+                format!("{} is outside 1..=256", r.list_concurrency),
             );
         }
     }

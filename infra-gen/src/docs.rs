@@ -106,6 +106,18 @@ fn facts(p: &Pipeline) -> Value {
         "ephemeral_storage_mb": env.function.ephemeral_storage_mb,
         "request_limits": request_limits.why,
     });
+    let reporter = &p.reporter;
+    let (hour, minute) = env.reporter.runs_at;
+    let report = json!({
+        "reports_bucket": reporter.reports.bucket,
+        "reports_prefix": crate::pipeline::REPORTS_PREFIX,
+        "reporter": reporter.reporter.function_name,
+        "reporter_log_group": reporter.reporter_logs.group_name,
+        "report_time": format!("{hour:02}:{minute:02}"),
+        "report_schedule": reporter.daily_report.schedule_name,
+        "report_retention_days": env.reporter.report_retention_days,
+        "inventory": reporter.landing_inventory.is_some(),
+    });
     let mut facts = json!({
         "env": env.name,
         "kind": format!("{:?}", env.kind),
@@ -148,8 +160,12 @@ fn facts(p: &Pipeline) -> Value {
             Endpoint::MockReceiver => name("the mock receiver's function URL (output receiver_url)"),
         },
     });
-    if let (Some(facts), Some(limits)) = (facts.as_object_mut(), limits.as_object()) {
-        facts.extend(limits.clone());
+    for more in [limits, report] {
+        if let (Some(facts), Some(more)) = (facts.as_object_mut(), more.as_object()) {
+            facts.extend(more.clone());
+        }
+    }
+    if let Some(facts) = facts.as_object_mut() {
         facts.insert("on_premise".into(), on_premise(p));
     }
     facts

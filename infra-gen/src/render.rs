@@ -32,7 +32,7 @@ pub const MOTO_UNECHOED: [(&str, &[&str]); 4] = [
     ),
 ];
 /// The AWS services the local environment points at moto.
-pub const MOTO_SERVICES: [&str; 12] = [
+pub const MOTO_SERVICES: [&str; 13] = [
     "cloudwatch",
     "dynamodb",
     "ec2",
@@ -41,6 +41,7 @@ pub const MOTO_SERVICES: [&str; 12] = [
     "lambda",
     "logs",
     "s3",
+    "scheduler",
     "secretsmanager",
     "sns",
     "sqs",
@@ -186,6 +187,10 @@ fn components(p: &Pipeline, module: &mut Module) {
             fields!("Pipeline", p; aggregator_role, uploader_role, flow_logs_role),
         ),
         (
+            "identity",
+            fields!("Pipeline.reporter", p.reporter; reporter_role, scheduler_role),
+        ),
+        (
             "network",
             fields!("Pipeline", p; network, flow_logs, network_flow_log, on_premise, on_premise_dns),
         ),
@@ -194,6 +199,20 @@ fn components(p: &Pipeline, module: &mut Module) {
     for (file, blocks) in files {
         write(&mut module.file(file), blocks);
     }
+    let r = &p.reporter;
+    let mut f = module.file("reporter");
+    f.variable(
+        &r.reporter.package,
+        json!({
+            "type": "string",
+            "description": "Path of the daily report's zip built by cargo-lambda (target/lambda/reporter/bootstrap.zip); `cargo xtask deploy` passes it",
+        }),
+    );
+    let mut blocks = fields!("Pipeline.reporter", r; reports, reports_events, reporter_logs, reporter, daily_report);
+    if let Some(inventory) = &r.landing_inventory {
+        blocks.push(("Pipeline.reporter.landing_inventory".into(), inventory));
+    }
+    write(&mut f, blocks);
     if let Some(r) = &p.receiver {
         let mut f = module.file("receiver");
         f.variable(
@@ -276,6 +295,16 @@ fn outputs(p: &Pipeline, module: &mut Module) {
             "breaker_table",
             "The circuit-breaker table",
             p.breaker.table_name(),
+        ),
+        (
+            "reports_bucket",
+            "Bucket of the daily reports (reports/YYYY-MM-DD/report.html)",
+            p.reporter.reports.id(),
+        ),
+        (
+            "reporter_function_name",
+            "The daily report Lambda (`cargo xtask report` runs the same code)",
+            p.reporter.reporter.function_name(),
         ),
     ];
     for (name, description, value) in outputs {

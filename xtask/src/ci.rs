@@ -34,7 +34,7 @@ pub fn run_ci(root: &Path) -> Result<()> {
         run(Command::new(&cargo).args(args).current_dir(root))?;
         println!("ci: {name} passed in {:.0?}", started.elapsed());
     }
-    // The very build `deploy dev` runs: the arm64 aggregator and the mock receiver, as zips.
+    // The very build `deploy dev` runs: the arm64 aggregator, the daily report and the mock receiver, as zips.
     let started = Instant::now();
     println!("ci: lambda build ...");
     lambda::build(root, &target::resolve("dev")?).run_ok(Show::Progress)?;

@@ -18,6 +18,7 @@ mod local;
 mod model;
 mod plan;
 mod reach;
+mod reconcile;
 mod replay;
 mod report;
 mod secret;
@@ -68,6 +69,8 @@ enum Task {
     Bootstrap(bootstrap::Args),
     /// Deliver archived bundles again (restoring from Glacier Deep Archive when needed), verified, with X-Replay: true.
     Replay(replay::Args),
+    /// The daily reconciliation report of a day, made now; --requeue-unexplained re-sends what nothing accounts for.
+    Report(reconcile::Args),
     /// Measure bundling (against GNU tar|gzip and Python), memory, the handler's CPU, cold start and cost.
     Bench(bench::Args),
     /// Model an environment's latency and bill in AWS (seeded simulation); --calibrate checks it against load runs.
@@ -116,6 +119,7 @@ fn dispatch() -> Result<ExitCode> {
         Task::Secret(args) => ok(runtime()?.block_on(secret::run(args))),
         Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
         Task::Replay(args) => ok(runtime()?.block_on(replay::run(&root, args))),
+        Task::Report(args) => ok(runtime()?.block_on(reconcile::run(&root, args))),
         Task::Bench(args) => ok(runtime()?.block_on(bench::run(&root, args))),
         Task::Model(args) => ok(model::run(&root, args)),
         Task::Bundle(args) => ok(bundle::run(args)),

@@ -4,12 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::identity::{function_role, runs_in_vpc};
-use super::queues::Queues;
 use super::receiver::Receiver;
-use super::secrets::Secrets;
-use super::storage::Storage;
-use super::tables::StateTables;
-use super::{Context, DELIVERED_TAG};
+use super::{Context, DELIVERED_TAG, Stores};
 use crate::config::{Endpoint, Sink};
 use crate::function::{Function, LogGroup, Mapping};
 use crate::iam::{Condition, Statement};
@@ -22,14 +18,6 @@ pub struct Aggregator {
     pub aggregator_role: Role,
     pub aggregator: Function,
     pub aggregator_mapping: Mapping,
-}
-
-/// The parts the aggregator works on.
-pub struct Stores<'a> {
-    pub secrets: &'a Secrets,
-    pub storage: &'a Storage,
-    pub queues: &'a Queues,
-    pub tables: &'a StateTables,
 }
 
 impl Aggregator {

@@ -1,5 +1,6 @@
-//! What watches the pipeline: health alarms on the queues, the function and the circuit breaker, an anomaly
-//! alarm on incoming files, the composite alarm that notifies once per incident, the topic and the dashboard.
+//! What watches the pipeline: health alarms on the queues, the function, the circuit breaker and the daily
+//! report, an anomaly alarm on incoming files, the composite alarm that notifies once per incident, the topic
+//! and the dashboard.
 
 use std::collections::BTreeMap;
 
@@ -19,15 +20,25 @@ pub struct Monitoring {
     pub dashboard: Dashboard,
 }
 
+/// The topic alarms notify, and the daily report publishes its summary to.
+pub fn topic(cx: &Context) -> Topic {
+    Topic {
+        name: "alarms",
+        topic_name: cx.named("alarms"),
+        key_arn: cx.key_arn.clone(),
+        email: cx.env.alarms.email.clone(),
+    }
+}
+
 impl Monitoring {
-    pub fn new(cx: &Context, queues: &Queues, aggregator: &Function) -> Monitoring {
+    pub fn new(
+        cx: &Context,
+        queues: &Queues,
+        aggregator: &Function,
+        reporter: &Function,
+        alarms: Topic,
+    ) -> Monitoring {
         let settings = &cx.env.alarms;
-        let alarms = Topic {
-            name: "alarms",
-            topic_name: cx.named("alarms"),
-            key_arn: cx.key_arn.clone(),
-            email: settings.email.clone(),
-        };
         // With a composite alarm only it notifies (one message per incident); without, each alarm does.
         let actions = if settings.composite {
             Vec::new()
@@ -42,7 +53,7 @@ impl Monitoring {
             description,
             watch,
         };
-        let health: Vec<Alarm> = health_checks(cx, queues, aggregator)
+        let health: Vec<Alarm> = health_checks(cx, queues, aggregator, reporter)
             .into_iter()
             .map(alarm)
             .collect();
@@ -102,6 +113,7 @@ fn health_checks(
     cx: &Context,
     queues: &Queues,
     aggregator: &Function,
+    reporter: &Function,
 ) -> Vec<(&'static str, String, Watch)> {
     let settings = &cx.env.alarms;
     let retention = cx.validated.retention();
@@ -171,6 +183,39 @@ fn health_checks(
             "The aggregator was throttled: its reserved concurrency is too low for the mapping".into(),
             Watch::Threshold {
                 metric: lambda("Throttles"),
+                evaluation_periods: 1,
+                threshold: 0,
+                comparison: Comparison::Above,
+            },
+        ),
+        (
+            "files_unexplained",
+            "The daily report found files that landed and that nothing in the pipeline accounts for (not delivered, not in the DLQ, not waiting): read the report and requeue them (runbook)".into(),
+            Watch::Threshold {
+                // One data point a day: the alarm holds until the next report says 0.
+                metric: Metric {
+                    namespace: METRIC_NAMESPACE,
+                    name: "FilesUnexplained",
+                    dimensions: BTreeMap::from([("Function", reporter.function_name())]),
+                    statistic: "Maximum",
+                    period_seconds: 86_400,
+                },
+                evaluation_periods: 1,
+                threshold: 0,
+                comparison: Comparison::Above,
+            },
+        ),
+        (
+            "report_failed",
+            "The daily report failed: read its log group and make it again with `cargo xtask report <env> --date <day>` (runbook)".into(),
+            Watch::Threshold {
+                metric: Metric {
+                    namespace: "AWS/Lambda",
+                    name: "Errors",
+                    dimensions: BTreeMap::from([("FunctionName", reporter.function_name())]),
+                    statistic: "Sum",
+                    period_seconds: 3_600,
+                },
                 evaluation_periods: 1,
                 threshold: 0,
                 comparison: Comparison::Above,
