@@ -1,7 +1,9 @@
 //! `prod`: the production account, delivering to the on-premise NiFi over the private network (the VPN or
 //! Direct Connect routes to the VPC are the network team's; this stack opens only the security group).
 
-use infra_gen::config::{Endpoint, Sink};
+use std::time::Duration;
+
+use infra_gen::config::{Endpoint, Release, Sink};
 use infra_gen::{Environment, Kind};
 
 pub fn environment() -> Environment {
@@ -23,5 +25,11 @@ pub fn environment() -> Environment {
     // Agreed with the party and given to it with the role's ARN; it proves the request is made for us.
     env.external_party.external_id = "file-aggregator-prod-landing-7c1e".into();
     env.alarms.email = Some("file-aggregator-oncall@example.com".into());
+    // A release reaches a tenth of the invocations first, for as long as its slowest watched alarm (p99.9 over
+    // 10 minutes at the declared traffic) needs to judge it; the error alarm or a latency alarm rolls it back.
+    env.release = Release::Canary {
+        weight_percent: 10,
+        bake: Duration::from_secs(15 * 60),
+    };
     env
 }

@@ -25,6 +25,7 @@ pub enum NameKind {
     SqsQueue,
     DynamoDbTable,
     LambdaFunction,
+    LambdaAlias,
     LambdaStatementId,
     IamRole,
     IamPolicy,
@@ -37,6 +38,7 @@ pub enum NameKind {
     EventRule,
     SnsTopic,
     SecurityGroup,
+    Budget,
 }
 
 /// Where each resource type keeps a name AWS checks: (type, attribute, rule).
@@ -49,6 +51,7 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
         "function_name",
         NameKind::LambdaFunction,
     ),
+    ("aws_lambda_alias", "name", NameKind::LambdaAlias),
     (
         "aws_lambda_permission",
         "statement_id",
@@ -75,6 +78,7 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
     ("aws_cloudwatch_event_rule", "name", NameKind::EventRule),
     ("aws_sns_topic", "name", NameKind::SnsTopic),
     ("aws_security_group", "name", NameKind::SecurityGroup),
+    ("aws_budgets_budget", "name", NameKind::Budget),
 ];
 
 /// Resource types that give nothing a name of their own (their `*_name` attributes, if any, refer to other
@@ -88,6 +92,7 @@ pub const UNNAMED: &[&str] = &[
     "aws_s3_bucket_policy",
     "aws_s3_bucket_notification",
     "aws_sqs_queue_policy",
+    "aws_sns_topic_policy",
     "aws_kms_key",
     "aws_secretsmanager_secret_rotation",
     "aws_lambda_event_source_mapping",
@@ -173,6 +178,12 @@ impl NameKind {
                 1..=64,
                 ALNUM_DASH_UNDERSCORE,
                 "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html",
+            ),
+            LambdaAlias => spec(
+                "Lambda alias names",
+                1..=128,
+                ALNUM_DASH_UNDERSCORE,
+                "https://docs.aws.amazon.com/lambda/latest/api/API_CreateAlias.html",
             ),
             LambdaStatementId => spec(
                 "Lambda permission statement ids",
@@ -263,6 +274,15 @@ impl NameKind {
                 },
                 "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html",
             ),
+            Budget => spec(
+                "AWS Budgets budget names",
+                1..=100,
+                Charset {
+                    allows: |c| !c.is_control() && c != ':' && c != '\\',
+                    text: "printable characters other than : and \\",
+                },
+                "https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_Budget.html",
+            ),
         }
     }
 }
@@ -318,6 +338,11 @@ pub fn name(kind: NameKind, value: &str, fifo: bool) -> Result<(), Broken> {
         },
         NameKind::SecurityGroup if value.starts_with("sg-") => {
             broken("cannot start with sg-".into())
+        }
+        NameKind::Budget if value.contains("/action/") => broken("not containing /action/".into()),
+        // An all-digit name would read as a version number.
+        NameKind::LambdaAlias if value.chars().all(|c| c.is_ascii_digit()) => {
+            broken("not only digits (that is a version)".into())
         }
         _ => Ok(()),
     }
