@@ -17,6 +17,7 @@ mod load;
 mod local;
 mod model;
 mod plan;
+mod release;
 mod replay;
 mod report;
 mod secret;
@@ -55,10 +56,13 @@ enum Task {
     Load(load::Args),
     /// Render every environment into generated/<env>/ (Terraform JSON and documents).
     Generate(generate::Args),
-    /// Build the Lambda, render, init, plan, show the summary and apply the saved plan after confirmation.
+    /// Build the Lambda, render, init, plan, show the summary, apply the saved plan after confirmation, and
+    /// release the published version to the live alias as the environment says (at once, or a canary).
     Deploy(deploy::Args),
     /// Deploy's path up to the plan summary; applies nothing (--detailed-exitcode for drift checks).
     Plan(plan::Args),
+    /// Point the aggregator's live alias back at the version it served before (or end a running canary).
+    Rollback(release::RollbackArgs),
     /// Destroy an environment's stack (refuses protected ones; asks to type the name).
     Destroy(destroy::Args),
     /// Put the endpoint credentials into the environment's secret (prompted without echo, or JSON on stdin).
@@ -111,6 +115,7 @@ fn dispatch() -> Result<ExitCode> {
         Task::Generate(args) => ok(generate::run(args)),
         Task::Deploy(args) => ok(deploy::run(&root, args)),
         Task::Plan(args) => plan::run(&root, args),
+        Task::Rollback(args) => ok(runtime()?.block_on(release::rollback(args))),
         Task::Destroy(args) => ok(destroy::run(&root, args)),
         Task::Secret(args) => ok(runtime()?.block_on(secret::run(args))),
         Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
