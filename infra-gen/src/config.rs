@@ -253,11 +253,12 @@ pub struct Redelivery {
     pub outage_to_survive: Duration,
 }
 
+/// The backlog alarm fires above one hour of the declared traffic's files (`Traffic::files_per_hour`), and
+/// the latency alarms watch the objective over windows the traffic fills (`crate::watch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarms {
     /// Where alarms are sent; production must have one.
     pub email: Option<String>,
-    pub queue_depth_threshold: u32,
     /// A backlog older than this is an incident (1 hour).
     pub oldest_message_age_seconds: u32,
     /// One composite alarm notifies instead of each alarm (moto cannot create composite alarms).
@@ -303,6 +304,46 @@ pub struct Traffic {
     pub endpoint_megabits_per_second: u32,
 }
 
+impl Traffic {
+    /// The files one hour of the declared average brings: the backlog that is an incident.
+    pub fn files_per_hour(&self) -> u32 {
+        self.average_files_per_second.saturating_mul(3600)
+    }
+}
+
+/// How `cargo xtask deploy` moves the aggregator's `live` alias, which the queue invokes, to the version the
+/// deploy published (`cargo xtask rollback` moves it back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Every invocation goes to the new version at once.
+    AllAtOnce,
+    /// `weight_percent` of the invocations go to the new version for `bake`, while the function's error alarm
+    /// and the latency alarms are watched; then all of them, or, as soon as one of those alarms fires, none
+    /// (rolled back without anyone's help). `bake` must let every watched alarm see a whole period.
+    Canary { weight_percent: u32, bake: Duration },
+}
+
+/// Whether a budget alert looks at what was spent or at what AWS forecasts for the month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    Actual,
+    Forecasted,
+}
+
+/// An alert when the spend passes `percent` of the monthly limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetAlert {
+    pub percent: u32,
+    pub spend: Spend,
+}
+
+/// The monthly cost budget of the environment's account, alerting the alarm topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    pub monthly_usd: u32,
+    pub alerts: Vec<BudgetAlert>,
+}
+
 /// An environment as written in `environments/src/<name>.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
@@ -330,6 +371,10 @@ pub struct Environment {
     /// a secret is due this long after its current version was created.
     pub credentials_rotation_interval: Duration,
     pub reporter: Reporter,
+    pub release: Release,
+    /// `None` only where there is no bill: the local environment in moto (which cannot read a budget's
+    /// subscribers back, docs/emulator-gaps.md).
+    pub budget: Option<Budget>,
 }
 
 impl Environment {
@@ -411,7 +456,6 @@ impl Environment {
             },
             alarms: Alarms {
                 email: None,
-                queue_depth_threshold: 10_000,
                 oldest_message_age_seconds: 3_600,
                 composite: true,
             },
@@ -434,6 +478,29 @@ impl Environment {
                 inventory: false,
                 list_concurrency: 8,
             },
+            release: if kind == Kind::Production {
+                Release::Canary {
+                    weight_percent: 10,
+                    bake: Duration::from_secs(15 * 60),
+                }
+            } else {
+                Release::AllAtOnce
+            },
+            // About 1.5 times the model's bill for the seeds' volume (docs/performance-model.md: 389 USD a month
+            // for prod, 413 for dev): a month that crosses it is not ordinary traffic.
+            budget: Some(Budget {
+                monthly_usd: 600,
+                alerts: vec![
+                    BudgetAlert {
+                        percent: 80,
+                        spend: Spend::Actual,
+                    },
+                    BudgetAlert {
+                        percent: 100,
+                        spend: Spend::Forecasted,
+                    },
+                ],
+            }),
         }
     }
 
@@ -465,6 +532,8 @@ impl Environment {
         crate::on_premise::check(&self, &mut v);
         self.check_external_party(&mut v);
         self.check_reporter(&mut v);
+        crate::watch::check_release(&self, &mut v);
+        self.check_budget(&mut v);
         let sizing = crate::sizing::check(&self, &mut v);
         let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));
         // The model needs settings that are valid in themselves; it runs last, on an environment that is.
@@ -743,6 +812,42 @@ impl Environment {
                 "external_party.source_cidrs",
                 "the uploader must be restricted to its IP ranges: list at least one".into(),
             );
+        }
+    }
+
+    fn check_budget(&self, v: &mut Violations) {
+        let Some(budget) = &self.budget else {
+            if self.kind != Kind::Local {
+                v.push(
+                    "budget",
+                    "a deployed environment has a bill to watch (a flood of files or a loop costs money before any health alarm fires): set a monthly budget".into(),
+                );
+            }
+            return;
+        };
+        if budget.monthly_usd == 0 {
+            v.push(
+                "budget.monthly_usd",
+                "a budget of 0 USD alerts every month from the first cent: set the most the environment may cost in a month".into(),
+            );
+        }
+        if budget.alerts.is_empty() {
+            v.push(
+                "budget.alerts",
+                "a budget without alerts tells nobody: add at least one (e.g. 80% actual, 100% forecasted)"
+                    .into(),
+            );
+        }
+        for alert in &budget.alerts {
+            if !(1..=1000).contains(&alert.percent) {
+                v.push(
+                    "budget.alerts",
+                    format!(
+                        "{}% is not a useful threshold: use 1..=1000 percent of budget.monthly_usd",
+                        alert.percent
+                    ),
+                );
+            }
         }
     }
 

@@ -32,6 +32,7 @@ pub mod storage;
 pub mod tables;
 pub mod terraform;
 pub mod tf;
+pub mod watch;
 
 use std::collections::BTreeMap;
 

@@ -21,10 +21,10 @@ mod tables;
 use std::collections::BTreeMap;
 
 use crate::config::{Endpoint, Environment, Validated};
-use crate::function::{Function, LogGroup, Mapping};
+use crate::function::{Alias, Function, LogGroup, Mapping};
 use crate::identity::Role;
 use crate::link::{OnPremiseDns, OnPremiseLink};
-use crate::monitoring::{Alarm, CompositeAlarm, Dashboard, Topic};
+use crate::monitoring::{Alarm, Budget, CompositeAlarm, Dashboard, Topic};
 use crate::network::{FlowLog, Network};
 use crate::queue::{Queue, QueuePolicy};
 use crate::secrets::{Key, Secret};
@@ -43,6 +43,8 @@ pub const ARCHIVE_KEY_LAYOUT: &str = "bundles/YYYY/MM/DD/HH/<bundle-id>.tar.gz";
 pub const ARCHIVE_PREFIX: &str = "bundles";
 /// The metric namespace the aggregator emits through EMF.
 pub const METRIC_NAMESPACE: &str = "FileAggregator";
+/// The aggregator's alias the queue invokes; a release moves it between published versions.
+pub const LIVE_ALIAS: &str = "live";
 /// The file the dashboard body is rendered into, next to the Terraform files.
 pub const DASHBOARD_FILE: &str = "dashboard.json";
 /// The aggregator's environment variables the model sets from typed fields (`function.tuning` may not).
@@ -97,6 +99,7 @@ pub struct Pipeline {
     pub aggregator_logs: LogGroup,
     pub aggregator_role: Role,
     pub aggregator: Function,
+    pub aggregator_live: Alias,
     pub aggregator_mapping: Mapping,
     // The external party (pipeline/identity.rs).
     pub uploader_role: Role,
@@ -113,12 +116,13 @@ pub struct Pipeline {
     pub receiver: Option<Receiver>,
     /// The daily reconciliation report (pipeline/reporter.rs).
     pub reporter: Reporter,
-    // Alarms and the dashboard (pipeline/monitoring.rs).
+    // Alarms, the dashboard and the budget (pipeline/monitoring.rs).
     pub alarms: Topic,
     pub health: Vec<Alarm>,
     pub incoming_anomaly: Alarm,
     pub pipeline_health: Option<CompositeAlarm>,
     pub dashboard: Dashboard,
+    pub budget: Option<Budget>,
 }
 
 impl Pipeline {
@@ -201,6 +205,7 @@ impl Pipeline {
             aggregator_logs: aggregator.aggregator_logs,
             aggregator_role: aggregator.aggregator_role,
             aggregator: aggregator.aggregator,
+            aggregator_live: aggregator.aggregator_live,
             aggregator_mapping: aggregator.aggregator_mapping,
             uploader_role,
             network: vpc.network,
@@ -216,6 +221,7 @@ impl Pipeline {
             incoming_anomaly: monitoring.incoming_anomaly,
             pipeline_health: monitoring.pipeline_health,
             dashboard: monitoring.dashboard,
+            budget: monitoring.budget,
         }
     }
 }

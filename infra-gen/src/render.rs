@@ -18,10 +18,13 @@ pub const AWS_PROVIDER: &str = ">= 5.100, < 7.0";
 /// them as changed; the local environment ignores their drift, so a second deploy applies nothing:
 /// - SQS redrive policies come back re-serialised (whitespace);
 /// - S3 notifications lose `eventbridge`;
-/// - security group rules lose their description, and referenced groups come back as `account/sg-…`.
-pub const MOTO_UNECHOED: [(&str, &[&str]); 4] = [
+/// - security group rules lose their description, and referenced groups come back as `account/sg-…`;
+/// - an event source mapping to an alias comes back as a mapping to the version the alias pointed at when
+///   the mapping was made (moto resolves the alias once; AWS keeps invoking the alias).
+pub const MOTO_UNECHOED: [(&str, &[&str]); 5] = [
     ("aws_sqs_queue", &["redrive_policy"]),
     ("aws_s3_bucket_notification", &["eventbridge"]),
+    ("aws_lambda_event_source_mapping", &["function_name"]),
     (
         "aws_vpc_security_group_egress_rule",
         &["description", "referenced_security_group_id"],
@@ -32,7 +35,8 @@ pub const MOTO_UNECHOED: [(&str, &[&str]); 4] = [
     ),
 ];
 /// The AWS services the local environment points at moto.
-pub const MOTO_SERVICES: [&str; 13] = [
+pub const MOTO_SERVICES: [&str; 14] = [
+    "budgets",
     "cloudwatch",
     "dynamodb",
     "ec2",
@@ -167,6 +171,9 @@ fn components(p: &Pipeline, module: &mut Module) {
     if let Some(composite) = &p.pipeline_health {
         monitoring.push(("Pipeline.pipeline_health".into(), composite));
     }
+    if let Some(budget) = &p.budget {
+        monitoring.push(("Pipeline.budget".into(), budget));
+    }
     let files = [
         ("secrets", fields!("Pipeline", p; key, credentials)),
         (
@@ -180,7 +187,7 @@ fn components(p: &Pipeline, module: &mut Module) {
         ("tables", fields!("Pipeline", p; idempotency, breaker)),
         (
             "function",
-            fields!("Pipeline", p; aggregator_logs, aggregator, aggregator_mapping),
+            fields!("Pipeline", p; aggregator_logs, aggregator, aggregator_live, aggregator_mapping),
         ),
         (
             "identity",
@@ -274,6 +281,11 @@ fn outputs(p: &Pipeline, module: &mut Module) {
             "function_name",
             "The aggregator Lambda",
             p.aggregator.function_name(),
+        ),
+        (
+            "aggregator_version",
+            "The aggregator's newest published version; `cargo xtask deploy` releases it to the live alias",
+            p.aggregator.version(),
         ),
         ("key_arn", "The KMS key of every store", p.key.arn()),
         (

@@ -8,10 +8,12 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::exec::Show;
-use crate::{lambda, run, setup, target};
+use crate::{lambda, run, setup, target, workflows};
 
 pub fn run_ci(root: &Path) -> Result<()> {
     setup::run_setup(root)?;
+    println!("ci: workflows ...");
+    workflows::lint(root, &workflows::workflows(root)?)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let steps: [(&str, &[&str]); 3] = [
         ("format", &["fmt", "--all", "--", "--check"]),

@@ -10,6 +10,7 @@ fn every_command_has_help() {
     for command in [
         "deploy",
         "plan",
+        "rollback",
         "destroy",
         "secret",
         "bootstrap",
@@ -41,6 +42,7 @@ fn an_unknown_environment_is_refused_with_the_known_ones() {
         ("plan", dry),
         ("destroy", dry),
         ("secret", &[]),
+        ("rollback", &[]),
         ("bootstrap", &[]),
         ("replay", bundle),
         ("model", &[]),
@@ -191,6 +193,7 @@ fn deploy_dry_run_prints_the_ordered_commands_for_dev_and_runs_none() {
         "ask for confirmation",
         "$ terraform apply -no-color -input=false tfplan",
         "$ terraform output -no-color -json",
+        "move alias live to the version the apply published (output aggregator_version), all at once",
     ];
     let mut at = 0;
     for step in order {

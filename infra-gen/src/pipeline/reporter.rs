@@ -137,6 +137,9 @@ impl Reporter {
             vpc: Some(network.placement(network.reporter_sg())),
             layers: Vec::new(),
             key_arn: cx.key_arn.clone(),
+            // The schedule invokes `$LATEST`: a report is read-only and made again by hand if one fails, so it
+            // needs no versions to roll back to.
+            publish: false,
             after: vec![reporter_role.policy_ref(), reporter_logs.r()],
         };
         let scheduler_role = Role {
