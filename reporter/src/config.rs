@@ -1,6 +1,6 @@
 //! The reporter's configuration: environment variables as written (app's [`RawConfig`]), validated once into
-//! typed values by the same validator as the aggregator's, every problem reported at once. README.md, section
-//! "Proof of delivery", lists every variable; the infrastructure model sets them from the environment.
+//! typed values by the same validator as the aggregator's, every problem reported at once. docs/daily-report.md
+//! lists every variable; the infrastructure model sets them from the environment.
 
 use std::time::Duration;
 
@@ -102,7 +102,7 @@ fn describe(name: &str) -> &'static str {
         "DLQ_URL" => "the dead-letter queue (Terraform output `dlq_url`)",
         "REPORTS_BUCKET" => "the bucket reports are written to (Terraform output `reports_bucket`)",
         "TOPIC_ARN" => "the SNS topic the summary goes to (Terraform output `alarm_topic_arn`)",
-        _ => "see README.md",
+        _ => "see docs/daily-report.md",
     }
 }
 

@@ -1,6 +1,6 @@
 //! The report of one day: a versioned, machine-readable document (`report.json`) from which the HTML, the
 //! notification and the metrics are all made. Fields are added in new schema versions, never changed in meaning;
-//! [`SCHEMA_VERSION`] says which this is, and README.md ("Proof of delivery") documents each field.
+//! [`SCHEMA_VERSION`] says which this is, and docs/daily-report.md documents each field.
 
 use std::collections::BTreeMap;
 

@@ -41,7 +41,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cargo xtask",
     about = "Build, check, deploy and run the file aggregation pipeline",
-    after_help = "From an empty AWS account: bootstrap <env> → deploy <env> → secret <env>; see README.md, Operations."
+    after_help = "From an empty AWS account: bootstrap <env> → deploy <env> → secret <env>; see docs/operations.md."
 )]
 struct Cli {
     #[command(subcommand)]

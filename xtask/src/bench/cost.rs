@@ -17,7 +17,7 @@ use infra_gen::config::{Architecture, Endpoint, Environment};
 pub const FILES_PER_MONTH: f64 = 10.0 * 86_400.0 * 30.0;
 const FILE_BYTES: f64 = 100_000.0;
 /// The seeds' estimate of the aggregator's compute: about 1.2 million GB-s a month for ~26 million files. It is
-/// the only line of the seeds' estimate this repository records (README, Performance); the seeds' other lines
+/// the only line of the seeds' estimate this repository records (docs/performance.md); the seeds' other lines
 /// are not known.
 pub const SEEDS_GB_SECONDS_PER_MONTH: f64 = 1_200_000.0;
 const HOURS_PER_MONTH: f64 = 730.0;
