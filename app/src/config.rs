@@ -84,6 +84,8 @@ pub struct BreakerConfig {
 /// What was wrong with the environment; lists every problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
+    /// Whose configuration: `aggregator`, `reporter`.
+    pub program: &'static str,
     pub problems: Vec<String>,
 }
 
@@ -91,7 +93,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "the aggregator's configuration is invalid ({} problem(s)); see README.md, section Configuration:",
+            "the {}'s configuration is invalid ({} problem(s)); see README.md, section Configuration:",
+            self.program,
             self.problems.len()
         )?;
         for problem in &self.problems {
@@ -139,10 +142,7 @@ impl RawConfig {
 
     /// Checks every variable and returns the typed configuration, or every problem found.
     pub fn validate(&self) -> Result<Config, ConfigError> {
-        let mut v = Validator {
-            raw: self,
-            problems: Vec::new(),
-        };
+        let mut v = Validator::new(self);
         let sink = match v.read(&vars::SINK, SinkChoice::parse) {
             Some(Sink::Nifi) => v
                 .required(&vars::NIFI_URL)
@@ -188,6 +188,7 @@ impl RawConfig {
         let config = Config {
             sink: SinkConfig::Nifi { url: String::new() },
             redelivery: Schedule::new(1, 1).map_err(|e| ConfigError {
+                program: PROGRAM,
                 problems: vec![e.to_string()],
             })?,
             archive_bucket: v.required(&vars::ARCHIVE_BUCKET).unwrap_or_default(),
@@ -215,9 +216,7 @@ impl RawConfig {
                 cache: Duration::from_millis(v.number(&vars::BREAKER_CACHE_MS)),
             },
             metrics_namespace: v.text(&vars::METRICS_NAMESPACE),
-            s3_force_path_style: v
-                .read(&vars::S3_FORCE_PATH_STYLE, Flag::parse)
-                .unwrap_or(false),
+            s3_force_path_style: v.flag(&vars::S3_FORCE_PATH_STYLE),
             function_name: v
                 .get(vars::LAMBDA_FUNCTION_NAME)
                 .unwrap_or_else(|| v.text(&vars::FUNCTION_NAME)),
@@ -228,21 +227,48 @@ impl RawConfig {
                 redelivery,
                 ..config
             }),
-            _ => Err(ConfigError {
-                problems: v.problems,
-            }),
+            _ => Err(v.error(PROGRAM)),
         }
     }
 }
 
-/// Reads each variable through its entry of the table, collecting every problem.
-struct Validator<'a> {
+/// Whose configuration this module validates, for its errors.
+const PROGRAM: &str = "aggregator";
+
+/// Reads variables one at a time, each through its entry (aggregator-config's kinds), and collects every
+/// problem, each naming its variable and what it should hold; the reporter validates its own variables with it.
+pub struct Validator<'a> {
     raw: &'a RawConfig,
     problems: Vec<String>,
 }
 
-impl Validator<'_> {
-    fn get(&self, name: &str) -> Option<String> {
+impl<'a> Validator<'a> {
+    pub fn new(raw: &'a RawConfig) -> Validator<'a> {
+        Validator {
+            raw,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records a problem the caller found (a rule between variables).
+    pub fn problem(&mut self, text: String) {
+        self.problems.push(text);
+    }
+
+    /// Every problem found so far, as `program`'s configuration error.
+    pub fn error(self, program: &'static str) -> ConfigError {
+        ConfigError {
+            program,
+            problems: self.problems,
+        }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The value as given, trimmed; `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
         self.raw
             .vars
             .get(name)
@@ -251,7 +277,7 @@ impl Validator<'_> {
     }
 
     /// The variable's value parsed by its entry; `None` when it is unset or its value was refused.
-    fn read<V: Variable, T>(
+    pub fn read<V: Variable, T>(
         &mut self,
         var: &V,
         parse: impl FnOnce(&V, &str) -> Result<T, Invalid>,
@@ -262,23 +288,27 @@ impl Validator<'_> {
             .ok()
     }
 
-    fn required(&mut self, var: &Required) -> Option<String> {
+    pub fn required(&mut self, var: &Required) -> Option<String> {
         if self.get(var.name).is_none() {
             self.problems.push(var.missing());
         }
         self.read(var, Required::parse)
     }
 
-    fn text(&self, var: &Text) -> String {
+    pub fn text(&self, var: &Text) -> String {
         self.get(var.name)
             .unwrap_or_else(|| var.default.to_string())
     }
 
-    fn number<T>(&mut self, var: &Number<T>) -> T
+    pub fn number<T>(&mut self, var: &Number<T>) -> T
     where
         T: std::str::FromStr + PartialOrd + Copy + fmt::Display + Send + Sync,
     {
         self.read(var, Number::parse).unwrap_or(var.default)
+    }
+
+    pub fn flag(&mut self, var: &Flag) -> bool {
+        self.read(var, Flag::parse).unwrap_or(false)
     }
 
     /// The size and time limits, checked against each other.

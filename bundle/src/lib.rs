@@ -12,7 +12,7 @@ mod members;
 mod writer;
 
 /// The gzip level bundles are written at unless configured: libdeflate's level 5 compresses JSON lines
-/// better than gzip -6 at about twice its speed (`cargo xtask bench`, README "Performance").
+/// better than gzip -6 at about twice its speed (`cargo xtask bench`, docs/performance.md).
 pub const DEFAULT_LEVEL: u32 = 5;
 
 pub use layout::entry_path;

@@ -11,8 +11,11 @@
 //! them): the customer gateway's address 203.0.113.10 (RFC 5737 documentation range), its ASN 65010, the
 //! on-premise ranges, DNS servers and domain (`example.internal`), and the endpoint's URL.
 
+use std::time::Duration;
+
 use infra_gen::config::{
-    CustomerGateway, Endpoint, Link, OnPremise, OnPremiseDns, Sink, Vpn, VpnGateway, VpnRouting,
+    CustomerGateway, Endpoint, Link, OnPremise, OnPremiseDns, Release, Sink, Vpn, VpnGateway,
+    VpnRouting,
 };
 use infra_gen::{Environment, Kind};
 
@@ -58,5 +61,14 @@ pub fn environment() -> Environment {
     // Agreed with the party and given to it with the role's ARN; it proves the request is made for us.
     env.external_party.external_id = "file-aggregator-prod-landing-7c1e".into();
     env.alarms.email = Some("file-aggregator-oncall@example.com".into());
+    // The daily report reads the landing bucket's daily S3 Inventory: a listing of a week of versions takes too
+    // long at 100× the seeds' volume, an inventory is a few files.
+    env.reporter.inventory = true;
+    // A release reaches a tenth of the invocations first, for as long as its slowest watched alarm (p99.9 over
+    // 10 minutes at the declared traffic) needs to judge it; the error alarm or a latency alarm rolls it back.
+    env.release = Release::Canary {
+        weight_percent: 10,
+        bake: Duration::from_secs(15 * 60),
+    };
     env
 }

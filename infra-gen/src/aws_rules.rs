@@ -25,6 +25,7 @@ pub enum NameKind {
     SqsQueue,
     DynamoDbTable,
     LambdaFunction,
+    LambdaAlias,
     LambdaStatementId,
     IamRole,
     IamPolicy,
@@ -39,6 +40,8 @@ pub enum NameKind {
     SecurityGroup,
     /// Route 53 Resolver endpoints, rules and rule associations.
     Resolver,
+    InventoryConfiguration,
+    Budget,
 }
 
 /// Where each resource type keeps a name AWS checks: (type, attribute, rule).
@@ -51,6 +54,7 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
         "function_name",
         NameKind::LambdaFunction,
     ),
+    ("aws_lambda_alias", "name", NameKind::LambdaAlias),
     (
         "aws_lambda_permission",
         "statement_id",
@@ -84,6 +88,12 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
         "name",
         NameKind::Resolver,
     ),
+    (
+        "aws_s3_bucket_inventory",
+        "name",
+        NameKind::InventoryConfiguration,
+    ),
+    ("aws_budgets_budget", "name", NameKind::Budget),
 ];
 
 /// Resource types that give nothing a name of their own (their `*_name` attributes, if any, refer to other
@@ -97,6 +107,7 @@ pub const UNNAMED: &[&str] = &[
     "aws_s3_bucket_policy",
     "aws_s3_bucket_notification",
     "aws_sqs_queue_policy",
+    "aws_sns_topic_policy",
     "aws_kms_key",
     "aws_secretsmanager_secret_rotation",
     "aws_lambda_event_source_mapping",
@@ -192,6 +203,12 @@ impl NameKind {
                 ALNUM_DASH_UNDERSCORE,
                 "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html",
             ),
+            LambdaAlias => spec(
+                "Lambda alias names",
+                1..=128,
+                ALNUM_DASH_UNDERSCORE,
+                "https://docs.aws.amazon.com/lambda/latest/api/API_CreateAlias.html",
+            ),
             LambdaStatementId => spec(
                 "Lambda permission statement ids",
                 1..=100,
@@ -272,6 +289,14 @@ impl NameKind {
                 ALNUM_DASH_UNDERSCORE,
                 "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html",
             ),
+            // The API reference does not state the rule; S3 refuses a longer id (AWS support, in aws-cdk#27793)
+            // and the console names the characters (cfn-lint#1550).
+            InventoryConfiguration => spec(
+                "S3 inventory configuration ids",
+                1..=64,
+                ALNUM_DASH_UNDERSCORE_DOT,
+                "https://github.com/aws/aws-cdk/issues/27793 and https://github.com/aws-cloudformation/cfn-lint/issues/1550",
+            ),
             SecurityGroup => spec(
                 "EC2 security group names",
                 1..=255,
@@ -289,6 +314,15 @@ impl NameKind {
                     text: "ASCII letters, digits, - _ and spaces",
                 },
                 RESOLVER_SOURCE,
+            ),
+            Budget => spec(
+                "AWS Budgets budget names",
+                1..=100,
+                Charset {
+                    allows: |c| !c.is_control() && c != ':' && c != '\\',
+                    text: "printable characters other than : and \\",
+                },
+                "https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_Budget.html",
             ),
         }
     }
@@ -348,6 +382,11 @@ pub fn name(kind: NameKind, value: &str, fifo: bool) -> Result<(), Broken> {
         }
         NameKind::Resolver if value.chars().all(|c| c.is_ascii_digit()) => {
             broken("not digits only".into())
+        }
+        NameKind::Budget if value.contains("/action/") => broken("not containing /action/".into()),
+        // An all-digit name would read as a version number.
+        NameKind::LambdaAlias if value.chars().all(|c| c.is_ascii_digit()) => {
+            broken("not only digits (that is a version)".into())
         }
         _ => Ok(()),
     }

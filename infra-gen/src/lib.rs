@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod queue;
 pub mod render;
 pub mod retention;
+pub mod schedule;
 pub mod secrets;
 pub mod sizing;
 pub mod storage;
@@ -32,6 +33,7 @@ pub mod tables;
 pub mod terraform;
 pub mod tf;
 pub mod variables;
+pub mod watch;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
-//! The VPC the aggregator runs in: private subnets, VPC endpoints for every AWS service it calls, each with a
-//! policy that lets through only this environment's resources, and a security group whose egress is only those
-//! endpoints and the delivery endpoint.
+//! The VPC the functions run in: private subnets, VPC endpoints for every AWS service they call, each with a
+//! policy that lets through only this environment's resources, and a security group per function whose egress
+//! is only those endpoints (and, for the aggregator, the delivery endpoint).
 
 use std::collections::BTreeMap;
 
@@ -232,6 +232,11 @@ impl Network {
         Ref::resource("aws_security_group", "receiver")
     }
 
+    /// The daily report's security group.
+    pub fn reporter_sg(&self) -> Ref {
+        Ref::resource("aws_security_group", "reporter")
+    }
+
     fn endpoints_sg(&self) -> Ref {
         Ref::resource("aws_security_group", "endpoints")
     }
@@ -289,12 +294,17 @@ impl Network {
                 "Route 53 Resolver outbound endpoint: DNS to the on-premise DNS servers only",
             ));
         }
+        groups.push((
+            self.reporter_sg(),
+            "reporter",
+            "The daily report Lambda: egress to the VPC endpoints only",
+        ));
         groups
     }
 
     /// Every rule of the security groups: each function in the VPC reaches the interface endpoints (and they
-    /// accept it), the aggregator reaches the gateway endpoints' prefix lists and the delivery endpoint, and
-    /// nothing else is allowed.
+    /// accept it), the aggregator and the reporter reach the gateway endpoints' prefix lists, the aggregator the
+    /// delivery endpoint, and nothing else is allowed.
     pub fn security_group_rules(&self) -> Vec<SecurityGroupRule> {
         let endpoints = self.endpoints_sg();
         let aggregator = self.aggregator_sg();
@@ -302,6 +312,7 @@ impl Network {
         if self.receiver {
             functions.push(("receiver", self.receiver_sg(), "the mock receiver"));
         }
+        functions.push(("reporter", self.reporter_sg(), "the reporter"));
         let mut rules = Vec::new();
         for (name, group, who) in functions {
             rules.push(SecurityGroupRule {
@@ -323,16 +334,21 @@ impl Network {
                 description: "HTTPS to the interface VPC endpoints".into(),
             });
         }
-        for service in GATEWAY_SERVICES {
-            rules.push(SecurityGroupRule {
-                name: format!("aggregator_to_{service}"),
-                direction: Direction::Egress,
-                group: aggregator.clone(),
-                peer: Peer::PrefixList(self.endpoint(service).attr("prefix_list_id")),
-                protocol: Protocol::Tcp,
-                port: 443,
-                description: format!("HTTPS to {service} through its gateway endpoint"),
-            });
+        for (name, group) in [
+            ("aggregator", aggregator.clone()),
+            ("reporter", self.reporter_sg()),
+        ] {
+            for service in GATEWAY_SERVICES {
+                rules.push(SecurityGroupRule {
+                    name: format!("{name}_to_{service}"),
+                    direction: Direction::Egress,
+                    group: group.clone(),
+                    peer: Peer::PrefixList(self.endpoint(service).attr("prefix_list_id")),
+                    protocol: Protocol::Tcp,
+                    port: 443,
+                    description: format!("HTTPS to {service} through its gateway endpoint"),
+                });
+            }
         }
         let to_endpoint =
             |name: String, cidr: &str, port: u16, description: &str| SecurityGroupRule {

@@ -3,22 +3,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aggregator_config::RUST_LOG;
 use app::probe::{self, Request};
 use app::{Aggregator, RawConfig};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env(RUST_LOG.name)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(RUST_LOG.default)),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    app::init_lambda_logs();
     let config = RawConfig::from_env().validate().map_err(|e| {
         tracing::error!(error = %e, "invalid configuration");
         e
