@@ -1,13 +1,17 @@
 //! The aggregator's configuration: environment variables as written, validated once at start into typed values.
 //!
-//! Every variable is documented in README.md ("Configuration"). A missing or malformed variable is an error that
-//! names it and says what it should hold; all of them are reported at once.
+//! Every variable is read through its entry in `aggregator-config`'s table (which also renders README.md's
+//! Configuration section). A missing or malformed variable is an error that names it and says what it should
+//! hold; all of them are reported at once.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aggregator_config::{
+    self as vars, Directory, Flag, Invalid, Number, Required, Sink, SinkChoice, Text, Variable,
+};
 use redelivery::Schedule;
 
 /// Where bundles go after they are archived.
@@ -68,16 +72,6 @@ pub struct Limits {
     pub deadline_margin: Duration,
 }
 
-/// What a bundle's tar entry and manifest may add to its one object, at most, beside gzip's framing.
-pub const BUNDLE_OVERHEAD_BYTES: u64 = 64 << 10;
-
-/// The largest object a bundle of `bundle_max_bytes` always holds: its tar entry and manifest
-/// ([`BUNDLE_OVERHEAD_BYTES`]) and gzip's worst expansion, which for incompressible data is about 1/1000 of it
-/// (bundle::MEMBER_OVERHEAD per 1 MiB member) and is counted as 1/512. infra-gen's sizing applies the same rule.
-pub fn largest_object_in(bundle_max_bytes: u64) -> u64 {
-    bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES) / 513 * 512
-}
-
 /// The circuit breaker's tuning.
 #[derive(Debug, Clone, Copy)]
 pub struct BreakerConfig {
@@ -90,6 +84,8 @@ pub struct BreakerConfig {
 /// What was wrong with the environment; lists every problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
+    /// Whose configuration: `aggregator`, `reporter`.
+    pub program: &'static str,
     pub problems: Vec<String>,
 }
 
@@ -97,7 +93,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "the aggregator's configuration is invalid ({} problem(s)); see README.md, section Configuration:",
+            "the {}'s configuration is invalid ({} problem(s)); see README.md, section Configuration:",
+            self.program,
             self.problems.len()
         )?;
         for problem in &self.problems {
@@ -145,106 +142,84 @@ impl RawConfig {
 
     /// Checks every variable and returns the typed configuration, or every problem found.
     pub fn validate(&self) -> Result<Config, ConfigError> {
-        let mut v = Validator {
-            raw: self,
-            problems: Vec::new(),
-        };
-        let sink = match v.required("SINK").as_deref() {
-            Some("nifi") => v
-                .required_url("NIFI_URL")
+        let mut v = Validator::new(self);
+        let sink = match v.read(&vars::SINK, SinkChoice::parse) {
+            Some(Sink::Nifi) => v
+                .required(&vars::NIFI_URL)
                 .map(|url| SinkConfig::Nifi { url }),
-            Some("minio") => {
-                let endpoint = v.required_url("MINIO_ENDPOINT");
-                let bucket = v.required("MINIO_BUCKET");
+            Some(Sink::Minio) => {
+                let endpoint = v.required(&vars::MINIO_ENDPOINT);
+                let bucket = v.required(&vars::MINIO_BUCKET);
                 endpoint
                     .zip(bucket)
                     .map(|(endpoint, bucket)| SinkConfig::Minio { endpoint, bucket })
             }
-            Some(other) => {
-                v.problems.push(format!(
-                    "SINK is `{other}`: set it to `nifi` (HTTPS POST to NiFi) or `minio` (S3-compatible store)"
-                ));
+            None => {
+                if v.get(vars::SINK.name).is_none() {
+                    v.problems.push(vars::SINK.missing());
+                }
                 None
             }
-            None => None,
         };
-        let base = v.number(
-            "REDELIVERY_BASE_SECONDS",
-            20u32,
-            1,
-            redelivery::SQS_MAX_VISIBILITY_SECONDS,
-        );
-        let max = v.number(
-            "REDELIVERY_MAX_SECONDS",
-            900u32,
-            1,
-            redelivery::SQS_MAX_VISIBILITY_SECONDS,
-        );
+        let base = v.number(&vars::REDELIVERY_BASE_SECONDS);
+        let max = v.number(&vars::REDELIVERY_MAX_SECONDS);
         let redelivery = match Schedule::new(base, max) {
             Ok(s) => Some(s),
             Err(e) => {
                 v.problems.push(format!(
-                    "REDELIVERY_BASE_SECONDS/REDELIVERY_MAX_SECONDS: {e}"
+                    "{}/{}: {e}",
+                    vars::REDELIVERY_BASE_SECONDS.name,
+                    vars::REDELIVERY_MAX_SECONDS.name
                 ));
                 None
             }
         };
-        let cooldown = v.number("BREAKER_COOLDOWN_SECONDS", 30u64, 1, 43_200);
-        let cooldown_max = v.number("BREAKER_COOLDOWN_MAX_SECONDS", 300u64, 1, 43_200);
+        let cooldown = v.number(&vars::BREAKER_COOLDOWN_SECONDS);
+        let cooldown_max = v.number(&vars::BREAKER_COOLDOWN_MAX_SECONDS);
         if cooldown_max < cooldown {
             v.problems.push(format!(
-                "BREAKER_COOLDOWN_MAX_SECONDS ({cooldown_max}) is below BREAKER_COOLDOWN_SECONDS ({cooldown}): raise it"
+                "{} ({cooldown_max}) is below {} ({cooldown}): raise it",
+                vars::BREAKER_COOLDOWN_MAX_SECONDS.name,
+                vars::BREAKER_COOLDOWN_SECONDS.name
             ));
         }
-        let multipart_part_size = v.number("MULTIPART_PART_BYTES", 16 << 20, 5 << 20, 5 << 30);
         let limits = v.limits();
-        let spool_dir = v.directory("SPOOL_DIR", std::env::temp_dir());
         // Placeholders stand where a problem was recorded; the config is only returned when there is none.
         let config = Config {
             sink: SinkConfig::Nifi { url: String::new() },
             redelivery: Schedule::new(1, 1).map_err(|e| ConfigError {
+                program: PROGRAM,
                 problems: vec![e.to_string()],
             })?,
-            archive_bucket: v.required("ARCHIVE_BUCKET").unwrap_or_default(),
-            archive_prefix: v.optional("ARCHIVE_PREFIX", "bundles"),
-            idempotency_table: v.required("IDEMPOTENCY_TABLE").unwrap_or_default(),
-            breaker_table: v.required("BREAKER_TABLE").unwrap_or_default(),
-            credentials_secret_id: v.required("CREDENTIALS_SECRET_ID").unwrap_or_default(),
-            dlq_url: v.required_url("DLQ_URL").unwrap_or_default(),
-            source_queue_url: v.required_url("SOURCE_QUEUE_URL").unwrap_or_default(),
-            download_concurrency: v.number("DOWNLOAD_CONCURRENCY", 32usize, 1, 1024),
-            gzip_level: v.number("GZIP_LEVEL", bundle::DEFAULT_LEVEL, 0, 9),
-            multipart_threshold: v.number("MULTIPART_THRESHOLD_BYTES", 64 << 20, 5 << 20, 5 << 30),
-            multipart_part_size,
-            memory_spool_limit: v.number("MEMORY_SPOOL_LIMIT_BYTES", 1 << 20, 0, 1 << 30),
+            archive_bucket: v.required(&vars::ARCHIVE_BUCKET).unwrap_or_default(),
+            archive_prefix: v.text(&vars::ARCHIVE_PREFIX),
+            idempotency_table: v.required(&vars::IDEMPOTENCY_TABLE).unwrap_or_default(),
+            breaker_table: v.required(&vars::BREAKER_TABLE).unwrap_or_default(),
+            credentials_secret_id: v.required(&vars::CREDENTIALS_SECRET_ID).unwrap_or_default(),
+            dlq_url: v.required(&vars::DLQ_URL).unwrap_or_default(),
+            source_queue_url: v.required(&vars::SOURCE_QUEUE_URL).unwrap_or_default(),
+            download_concurrency: v.number(&vars::DOWNLOAD_CONCURRENCY) as usize,
+            gzip_level: v.number(&vars::GZIP_LEVEL),
+            multipart_threshold: v.number(&vars::MULTIPART_THRESHOLD_BYTES),
+            multipart_part_size: v.number(&vars::MULTIPART_PART_BYTES),
+            memory_spool_limit: v.number(&vars::MEMORY_SPOOL_LIMIT_BYTES),
             limits,
-            spool_dir,
-            http_connect_timeout: Duration::from_millis(v.number(
-                "HTTP_CONNECT_TIMEOUT_MS",
-                5_000u64,
-                1,
-                600_000,
-            )),
-            http_timeout: Duration::from_millis(v.number("HTTP_TIMEOUT_MS", 60_000u64, 1, 900_000)),
-            secret_cache: Duration::from_secs(v.number("SECRET_CACHE_SECONDS", 300u64, 0, 86_400)),
-            idempotency_ttl: Duration::from_secs(v.number(
-                "IDEMPOTENCY_TTL_SECONDS",
-                7 * 86_400u64,
-                60,
-                365 * 86_400,
-            )),
+            spool_dir: v.directory(&vars::SPOOL_DIR),
+            http_connect_timeout: Duration::from_millis(v.number(&vars::HTTP_CONNECT_TIMEOUT_MS)),
+            http_timeout: Duration::from_millis(v.number(&vars::HTTP_TIMEOUT_MS)),
+            secret_cache: Duration::from_secs(v.number(&vars::SECRET_CACHE_SECONDS)),
+            idempotency_ttl: Duration::from_secs(v.number(&vars::IDEMPOTENCY_TTL_SECONDS)),
             breaker: BreakerConfig {
-                failure_threshold: v.number("BREAKER_FAILURE_THRESHOLD", 5u32, 1, 1000),
+                failure_threshold: v.number(&vars::BREAKER_FAILURE_THRESHOLD),
                 cooldown: Duration::from_secs(cooldown),
                 cooldown_max: Duration::from_secs(cooldown_max),
-                cache: Duration::from_millis(v.number("BREAKER_CACHE_MS", 2_000u64, 0, 60_000)),
+                cache: Duration::from_millis(v.number(&vars::BREAKER_CACHE_MS)),
             },
-            metrics_namespace: v.optional("METRICS_NAMESPACE", "FileAggregator"),
-            s3_force_path_style: v.flag("S3_FORCE_PATH_STYLE"),
-            function_name: v.optional(
-                "AWS_LAMBDA_FUNCTION_NAME",
-                &v.optional("FUNCTION_NAME", "aggregator"),
-            ),
+            metrics_namespace: v.text(&vars::METRICS_NAMESPACE),
+            s3_force_path_style: v.flag(&vars::S3_FORCE_PATH_STYLE),
+            function_name: v
+                .get(vars::LAMBDA_FUNCTION_NAME)
+                .unwrap_or_else(|| v.text(&vars::FUNCTION_NAME)),
         };
         match (sink, redelivery) {
             (Some(sink), Some(redelivery)) if v.problems.is_empty() => Ok(Config {
@@ -252,148 +227,123 @@ impl RawConfig {
                 redelivery,
                 ..config
             }),
-            _ => Err(ConfigError {
-                problems: v.problems,
-            }),
+            _ => Err(v.error(PROGRAM)),
         }
     }
 }
 
-struct Validator<'a> {
+/// Whose configuration this module validates, for its errors.
+const PROGRAM: &str = "aggregator";
+
+/// Reads variables one at a time, each through its entry (aggregator-config's kinds), and collects every
+/// problem, each naming its variable and what it should hold; the reporter validates its own variables with it.
+pub struct Validator<'a> {
     raw: &'a RawConfig,
     problems: Vec<String>,
 }
 
-impl Validator<'_> {
-    fn get(&self, name: &str) -> Option<String> {
+impl<'a> Validator<'a> {
+    pub fn new(raw: &'a RawConfig) -> Validator<'a> {
+        Validator {
+            raw,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records a problem the caller found (a rule between variables).
+    pub fn problem(&mut self, text: String) {
+        self.problems.push(text);
+    }
+
+    /// Every problem found so far, as `program`'s configuration error.
+    pub fn error(self, program: &'static str) -> ConfigError {
+        ConfigError {
+            program,
+            problems: self.problems,
+        }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The value as given, trimmed; `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
         self.raw
             .vars
             .get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+            .and_then(|v| vars::given(v))
+            .map(str::to_string)
     }
 
-    fn required(&mut self, name: &str) -> Option<String> {
-        let value = self.get(name);
-        if value.is_none() {
-            self.problems
-                .push(format!("{name} is not set: {}", describe(name)));
+    /// The variable's value parsed by its entry; `None` when it is unset or its value was refused.
+    pub fn read<V: Variable, T>(
+        &mut self,
+        var: &V,
+        parse: impl FnOnce(&V, &str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        let text = self.get(var.name())?;
+        parse(var, &text)
+            .map_err(|invalid| self.problems.push(invalid.to_string()))
+            .ok()
+    }
+
+    pub fn required(&mut self, var: &Required) -> Option<String> {
+        if self.get(var.name).is_none() {
+            self.problems.push(var.missing());
         }
-        value
+        self.read(var, Required::parse)
     }
 
-    fn required_url(&mut self, name: &str) -> Option<String> {
-        let value = self.required(name)?;
-        if value.starts_with("https://") || value.starts_with("http://") {
-            Some(value)
-        } else {
-            self.problems.push(format!(
-                "{name} is `{value}`, not a URL: give it as https://host[:port]/path"
-            ));
-            None
-        }
+    pub fn text(&self, var: &Text) -> String {
+        self.get(var.name)
+            .unwrap_or_else(|| var.default.to_string())
     }
 
-    fn optional(&self, name: &str, default: &str) -> String {
-        self.get(name).unwrap_or_else(|| default.to_string())
+    pub fn number<T>(&mut self, var: &Number<T>) -> T
+    where
+        T: std::str::FromStr + PartialOrd + Copy + fmt::Display + Send + Sync,
+    {
+        self.read(var, Number::parse).unwrap_or(var.default)
+    }
+
+    pub fn flag(&mut self, var: &Flag) -> bool {
+        self.read(var, Flag::parse).unwrap_or(false)
     }
 
     /// The size and time limits, checked against each other.
     fn limits(&mut self) -> Limits {
-        let bundle_max_bytes: u64 = self.number("BUNDLE_MAX_BYTES", 256 << 20, 128 << 10, 10 << 30);
-        let fits = largest_object_in(bundle_max_bytes);
-        let object_max_bytes = self.number("OBJECT_MAX_BYTES", fits.min(128 << 20), 1, 10 << 30);
+        let bundle_max_bytes = self.number(&vars::BUNDLE_MAX_BYTES);
+        let fits = bundle::capacity::largest_object_in(bundle_max_bytes);
+        let object_max_bytes = self
+            .read(&vars::OBJECT_MAX_BYTES, Number::parse)
+            .unwrap_or_else(|| vars::default_object_max_bytes(bundle_max_bytes));
         if object_max_bytes > fits {
             self.problems.push(format!(
-                "OBJECT_MAX_BYTES ({object_max_bytes}) does not fit in a bundle of BUNDLE_MAX_BYTES \
+                "{object} ({object_max_bytes}) does not fit in a bundle of {bundle} \
                  ({bundle_max_bytes}) with room for its tar entry, manifest and gzip framing: \
-                 lower it to {fits} or raise BUNDLE_MAX_BYTES"
+                 lower it to {fits} or raise {bundle}",
+                object = vars::OBJECT_MAX_BYTES.name,
+                bundle = vars::BUNDLE_MAX_BYTES.name,
             ));
         }
         Limits {
             bundle_max_bytes,
             object_max_bytes,
-            download_buffer_bytes: self.number(
-                "DOWNLOAD_BUFFER_BYTES",
-                64 << 20,
-                1 << 10,
-                10 << 30,
-            ),
-            deadline_margin: Duration::from_millis(self.number(
-                "DEADLINE_MARGIN_MS",
-                10_000u64,
-                0,
-                900_000,
-            )),
+            download_buffer_bytes: self.number(&vars::DOWNLOAD_BUFFER_BYTES),
+            deadline_margin: Duration::from_millis(self.number(&vars::DEADLINE_MARGIN_MS)),
         }
     }
 
-    fn directory(&mut self, name: &str, default: PathBuf) -> PathBuf {
-        let Some(dir) = self.get(name).map(PathBuf::from) else {
-            return default;
+    fn directory(&mut self, var: &Directory) -> PathBuf {
+        let Some(text) = self.get(var.name) else {
+            return std::env::temp_dir();
         };
+        let dir = var.parse(&text);
         if !dir.is_dir() {
-            self.problems.push(format!(
-                "{name} is `{}`, which is not a directory: create it, or unset {name} to use the temp dir",
-                dir.display()
-            ));
+            self.problems.push(var.not_a_directory(&text).to_string());
         }
         dir
-    }
-
-    fn flag(&mut self, name: &str) -> bool {
-        match self.get(name).as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                self.problems
-                    .push(format!("{name} is `{other}`: give `true` or `false`"));
-                false
-            }
-        }
-    }
-
-    fn number<T>(&mut self, name: &str, default: T, min: T, max: T) -> T
-    where
-        T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
-    {
-        let Some(text) = self.get(name) else {
-            return default;
-        };
-        match text.parse::<T>() {
-            Ok(n) if n >= min && n <= max => n,
-            _ => {
-                self.problems.push(format!(
-                    "{name} is `{text}`: give a whole number from {min} to {max} (default {default})"
-                ));
-                default
-            }
-        }
-    }
-}
-
-/// What a required variable holds, for the error message.
-fn describe(name: &str) -> &'static str {
-    match name {
-        "ARCHIVE_BUCKET" => {
-            "the S3 bucket bundles are archived in (Terraform output `archive_bucket`)"
-        }
-        "IDEMPOTENCY_TABLE" => {
-            "the DynamoDB table of file claims (Terraform output `idempotency_table`)"
-        }
-        "BREAKER_TABLE" => {
-            "the DynamoDB table holding the circuit breaker (Terraform output `breaker_table`)"
-        }
-        "CREDENTIALS_SECRET_ID" => "the Secrets Manager secret with the endpoint credentials",
-        "SINK" => "`nifi` or `minio`",
-        "NIFI_URL" => "the NiFi ListenHTTP URL, e.g. https://nifi.example:9443/contentListener",
-        "MINIO_ENDPOINT" => "the MinIO endpoint URL, e.g. https://minio.example:9000",
-        "MINIO_BUCKET" => "the MinIO bucket bundles are put into",
-        "DLQ_URL" => "the dead-letter queue's URL (poison messages are sent there)",
-        "SOURCE_QUEUE_URL" => {
-            "the URL of the queue the function is fed from (held messages are hidden there)"
-        }
-        _ => "see README.md",
     }
 }
 
@@ -422,7 +372,10 @@ mod tests {
         assert_eq!(config.redelivery.base_seconds(), 20);
         assert_eq!(config.secret_cache, Duration::from_secs(300));
         assert_eq!(config.limits.bundle_max_bytes, 256 << 20);
-        assert_eq!(config.limits.object_max_bytes, 128 << 20);
+        assert_eq!(
+            config.limits.object_max_bytes,
+            vars::OBJECT_MAX_BYTES.default
+        );
         assert_eq!(config.limits.download_buffer_bytes, 64 << 20);
         assert_eq!(config.limits.deadline_margin, Duration::from_secs(10));
         assert_eq!(config.spool_dir, std::env::temp_dir());
@@ -475,7 +428,10 @@ mod tests {
         let mut raw = minimal();
         raw.set("BUNDLE_MAX_BYTES", (1u64 << 20).to_string());
         let limits = raw.validate().expect("valid").limits;
-        assert_eq!(limits.object_max_bytes, largest_object_in(1 << 20));
+        assert_eq!(
+            limits.object_max_bytes,
+            bundle::capacity::largest_object_in(1 << 20)
+        );
         raw.set("OBJECT_MAX_BYTES", (1u64 << 20).to_string());
         raw.set("SPOOL_DIR", "/nonexistent/spool");
         let text = raw.validate().expect_err("invalid").to_string();
@@ -485,6 +441,45 @@ mod tests {
         );
         assert!(text.contains("lower it to 980992"), "{text}");
         assert!(text.contains("SPOOL_DIR is `/nonexistent/spool`"), "{text}");
+    }
+
+    /// The parser reads every variable of the table through its entry: a value the table refuses is refused
+    /// here with the table's own message, and no entry is listed that the parser ignores.
+    #[test]
+    fn every_variable_of_the_table_is_read_and_refused_as_the_table_says() {
+        for var in vars::VARIABLES {
+            let mut raw = minimal();
+            if let vars::Need::WithSink(sink) = var.need() {
+                raw.set(vars::SINK.name, sink.as_str());
+                raw.set(vars::MINIO_ENDPOINT.name, "http://127.0.0.1:9000");
+                raw.set(vars::MINIO_BUCKET.name, "bundles");
+            }
+            raw.set(var.name(), "not-a-value");
+            match var.check("not-a-value") {
+                Err(invalid) => {
+                    let text = raw.validate().expect_err("refused").to_string();
+                    assert!(
+                        text.contains(&invalid.to_string()),
+                        "{invalid} not in:\n{text}"
+                    );
+                }
+                // Free text (and SPOOL_DIR, whose check is that the directory exists, done only here).
+                Ok(()) if var.name() == vars::SPOOL_DIR.name => {
+                    let text = raw.validate().expect_err("refused").to_string();
+                    assert!(text.contains("SPOOL_DIR is `not-a-value`"), "{text}");
+                }
+                Ok(()) if var.name() == vars::RUST_LOG.name => {}
+                Ok(()) => {
+                    let config = raw.validate().expect("free text is accepted");
+                    let read = format!("{config:?}");
+                    assert!(
+                        read.contains("not-a-value"),
+                        "{} was not read: {read}",
+                        var.name()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! It is its own crate so that the hot path (deflate, SHA-256, tar) is optimised even in debug builds
 //! (see the workspace's `profile.dev.package` section), and so that every tool shares exactly one writer.
 
+pub mod capacity;
 pub mod headers;
 pub mod layout;
 pub mod manifest;
@@ -13,7 +14,7 @@ mod members;
 mod writer;
 
 /// The gzip level bundles are written at unless configured: libdeflate's level 5 compresses JSON lines
-/// better than gzip -6 at about twice its speed (`cargo xtask bench`, README "Performance").
+/// better than gzip -6 at about twice its speed (`cargo xtask bench`, docs/performance.md).
 pub const DEFAULT_LEVEL: u32 = 5;
 
 pub use layout::entry_path;

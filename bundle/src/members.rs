@@ -5,7 +5,7 @@
 //! independent, so they compress in parallel — the Lambda has two vCPUs at the memory we give it — and
 //! with libdeflate, which compresses a whole buffer about twice as fast as zlib at a better ratio. What a
 //! block loses by not seeing the previous block's 32 KiB window is under 0.1% at 1 MiB blocks (measured,
-//! README "Performance").
+//! docs/performance.md).
 //!
 //! Memory is bounded: at most two blocks per worker are in flight, each with its output buffer, and buffers
 //! are reused, so a 1 GiB bundle holds the same few MiB as a small one.

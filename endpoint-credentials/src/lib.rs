@@ -219,26 +219,29 @@ impl SecretCache {
     }
 
     async fn fetch(&self, stage: &str) -> Result<Credentials, SecretError> {
-        let response = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .version_stage(stage)
-            .send()
-            .await
-            .map_err(|e| {
-                let code = e.code().unwrap_or("unknown error").to_string();
-                let no_value = code == "ResourceNotFoundException"
-                    && e.message().is_some_and(|m| m.contains("value"));
-                if no_value {
-                    SecretError::NoValue(self.secret_id.clone())
-                } else {
-                    SecretError::Unavailable {
-                        secret: self.secret_id.clone(),
-                        code,
-                    }
+        // The current value is asked for without a stage (AWSCURRENT is the default): an emulator that
+        // answers a missing stage as a missing secret then still says "no value" for a secret never put.
+        let request = self.client.get_secret_value().secret_id(&self.secret_id);
+        let request = if stage == CURRENT {
+            request
+        } else {
+            request.version_stage(stage)
+        };
+        let response = request.send().await.map_err(|e| {
+            let code = e.code().unwrap_or("unknown error").to_string();
+            // A stage other than the current one that cannot be found is one that was never staged: the
+            // secret itself was just read (its current value is what the endpoint refused).
+            let no_value = code == "ResourceNotFoundException"
+                && (stage != CURRENT || e.message().is_some_and(|m| m.contains("value")));
+            if no_value {
+                SecretError::NoValue(self.secret_id.clone())
+            } else {
+                SecretError::Unavailable {
+                    secret: self.secret_id.clone(),
+                    code,
                 }
-            })?;
+            }
+        })?;
         let text = response
             .secret_string()
             .ok_or_else(|| SecretError::NoValue(self.secret_id.clone()))?;

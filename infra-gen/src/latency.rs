@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use aggregator_config as vars;
 use latency_model::search::{Advice, Setting, advise};
 use latency_model::service::{
     Endpoint, Function, MappingSettings, Objective, Pipeline, QueueSettings, ServiceTimes,
@@ -14,22 +15,10 @@ use latency_model::{Outcome, Scenario, simulate_against};
 use redelivery::{Schedule, ScheduleError};
 
 use crate::config::{Environment, Violation, Violations};
+use crate::variables::tuned;
 
 /// The seed validation plays the traffic with: fixed, so `cargo xtask generate` is deterministic.
 pub const SEED: u64 = 17;
-/// The aggregator's defaults where the environment's tuning does not set them (app/src/config.rs).
-const DOWNLOAD_CONCURRENCY: u32 = 32;
-const BREAKER_FAILURE_THRESHOLD: u32 = 5;
-
-fn tuned<T: std::str::FromStr>(env: &Environment, name: &str, default: T) -> T {
-    env.function
-        .tuning
-        .iter()
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The environment as the latency model sees it, with AWS's service times; an invalid redelivery schedule is
 /// the one thing that stops it.
 pub fn pipeline(env: &Environment) -> Result<Pipeline, ScheduleError> {
@@ -43,15 +32,11 @@ pub fn pipeline(env: &Environment) -> Result<Pipeline, ScheduleError> {
         function: Function {
             memory_mb: env.function.memory_mb,
             timeout: Duration::from_secs(u64::from(env.function.timeout_seconds)),
-            download_concurrency: tuned(env, "DOWNLOAD_CONCURRENCY", DOWNLOAD_CONCURRENCY),
+            download_concurrency: tuned(env, &vars::DOWNLOAD_CONCURRENCY),
             // The cap bounds the compressed bundle; counting it against input bytes, as the model does, errs
             // on the side of more, smaller bundles.
             bundle_max_bytes: crate::sizing::derive(env).bundle_max_bytes,
-            breaker_failure_threshold: tuned(
-                env,
-                "BREAKER_FAILURE_THRESHOLD",
-                BREAKER_FAILURE_THRESHOLD,
-            ),
+            breaker_failure_threshold: tuned(env, &vars::BREAKER_FAILURE_THRESHOLD),
         },
         queue: QueueSettings {
             visibility_timeout: Duration::from_secs(u64::from(

@@ -1,5 +1,5 @@
-//! Writing rendered files into `generated/<env>/` and finding stale ones, for `cargo xtask generate` and
-//! its `--check` mode and the drift test.
+//! Writing rendered files into `generated/<env>/`, and the README's generated table of the aggregator's
+//! variables, and finding stale ones, for `cargo xtask generate` and its `--check` mode and the drift test.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -46,17 +46,23 @@ fn existing(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// How the file at `path` differs from `content`, if it does.
+fn stale_file(path: &Path, content: &str) -> io::Result<Option<Stale>> {
+    match fs::read_to_string(path) {
+        Ok(on_disk) if on_disk == content => Ok(None),
+        Ok(_) => Ok(Some(Stale::Different(path.to_path_buf()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Ok(Some(Stale::Missing(path.to_path_buf())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// What differs between `dir` and `files`.
 pub fn stale(dir: &Path, files: &BTreeMap<String, String>) -> io::Result<Vec<Stale>> {
     let mut out = Vec::new();
     for (name, content) in files {
-        let path = dir.join(name);
-        match fs::read_to_string(&path) {
-            Ok(on_disk) if on_disk == *content => {}
-            Ok(_) => out.push(Stale::Different(path)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => out.push(Stale::Missing(path)),
-            Err(e) => return Err(e),
-        }
+        out.extend(stale_file(&dir.join(name), content)?);
     }
     for path in existing(dir)? {
         let known = path
@@ -89,4 +95,21 @@ pub fn write(dir: &Path, files: &BTreeMap<String, String>) -> io::Result<Vec<Sta
         }
     }
     Ok(changes)
+}
+
+/// Brings the table of the aggregator's variables in the README at `path` up to date (`aggregator_config::readme`)
+/// when `write`, and says whether it was stale; the rest of the README is left as it is.
+pub fn readme(path: &Path, write: bool) -> io::Result<Option<Stale>> {
+    let current = fs::read_to_string(path)?;
+    let fresh = aggregator_config::readme::splice(&current).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    let change = stale_file(path, &fresh)?;
+    if write && change.is_some() {
+        fs::write(path, fresh)?;
+    }
+    Ok(change)
 }

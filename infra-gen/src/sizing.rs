@@ -8,23 +8,13 @@
 
 use std::time::Duration;
 
+use bundle::capacity::{ENTRY_AND_MANIFEST_BYTES, largest_object_in};
+
 use crate::config::{Endpoint, Environment, Violations};
 
 /// Lambda's range for `ephemeral_storage` (MB).
 /// Source: <https://docs.aws.amazon.com/lambda/latest/api/API_EphemeralStorage.html>
 pub const EPHEMERAL_STORAGE_MB: std::ops::RangeInclusive<u32> = 512..=10_240;
-/// What a bundle needs besides its largest object and gzip's framing: tar headers and the manifest.
-pub const BUNDLE_OVERHEAD_BYTES: u64 = 64 << 10;
-/// The largest object by default; files are ~100 KB (DESIGN.md §1), so this only stops the pathological.
-pub const DEFAULT_OBJECT_MAX_BYTES: u64 = 64 << 20;
-
-/// The largest object a bundle of `bundle_max_bytes` always holds: its tar entry and manifest
-/// ([`BUNDLE_OVERHEAD_BYTES`]) and gzip's worst expansion, counted as 1/512 (libdeflate's bound is about 1/1000).
-/// The aggregator refuses to start with an `OBJECT_MAX_BYTES` above it by the same rule
-/// (`app::config::largest_object_in`).
-pub fn largest_object_in(bundle_max_bytes: u64) -> u64 {
-    bundle_max_bytes.saturating_sub(BUNDLE_OVERHEAD_BYTES) / 513 * 512
-}
 /// Lambda's limit on a synchronous invocation's request payload (6 MB = 6,291,456 bytes: "Request must be
 /// smaller than 6291456 bytes for the InvokeFunction operation").
 /// Source: <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html> ("Invocation payload").
@@ -122,7 +112,7 @@ pub fn derive(env: &Environment) -> Sizing {
     });
     let object_max_bytes = f
         .object_max_bytes
-        .unwrap_or_else(|| DEFAULT_OBJECT_MAX_BYTES.min(largest_object_in(bundle_max_bytes)));
+        .unwrap_or_else(|| aggregator_config::default_object_max_bytes(bundle_max_bytes));
     Sizing {
         tmp_bytes,
         tmp_margin_bytes: tmp_bytes / 10,
@@ -169,7 +159,7 @@ pub(crate) fn check(env: &Environment, v: &mut Violations) -> Sizing {
         v.push(
             "function.object_max_bytes",
             format!(
-                "{object_max_bytes} bytes with its tar entry, the manifest ({BUNDLE_OVERHEAD_BYTES} bytes) and gzip's worst expansion (1/512) does not fit in a bundle of {bundle_max_bytes} bytes, so such an object could never be delivered: use 1..={} bytes",
+                "{object_max_bytes} bytes with its tar entry, the manifest ({ENTRY_AND_MANIFEST_BYTES} bytes) and gzip's worst expansion (1/512) does not fit in a bundle of {bundle_max_bytes} bytes, so such an object could never be delivered: use 1..={} bytes",
                 largest_object_in(bundle_max_bytes)
             ),
         );

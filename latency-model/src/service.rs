@@ -99,8 +99,7 @@ impl Delay {
 }
 
 impl ServiceTimes {
-    /// The figures for AWS, with the handler's CPU as the bench measured it on 2026-11-22 (README,
-    /// Performance) until `cargo xtask bench` measures it again (the xtask reads `target/bench/bench.json`).
+    /// The figures for AWS, with the handler's CPU as the bench measured it on 2026-11-22 (docs/performance.md) until `cargo xtask bench` measures it again (the xtask reads `target/bench/bench.json`).
     pub fn aws() -> ServiceTimes {
         ServiceTimes {
             // Bench 2026-11-22: 2.46 CPU s per 1,000 files of 100 KB for the whole handler, of which bundling is

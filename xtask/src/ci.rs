@@ -8,10 +8,12 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::exec::Show;
-use crate::{lambda, run, setup, target};
+use crate::{lambda, run, setup, target, workflows};
 
 pub fn run_ci(root: &Path) -> Result<()> {
     setup::run_setup(root)?;
+    println!("ci: workflows ...");
+    workflows::lint(root, &workflows::workflows(root)?)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let steps: [(&str, &[&str]); 3] = [
         ("format", &["fmt", "--all", "--", "--check"]),
@@ -34,7 +36,7 @@ pub fn run_ci(root: &Path) -> Result<()> {
         run(Command::new(&cargo).args(args).current_dir(root))?;
         println!("ci: {name} passed in {:.0?}", started.elapsed());
     }
-    // The very build `deploy dev` runs: the arm64 aggregator and the mock receiver, as zips.
+    // The very build `deploy dev` runs: the arm64 aggregator, the daily report and the mock receiver, as zips.
     let started = Instant::now();
     println!("ci: lambda build ...");
     lambda::build(root, &target::resolve("dev")?).run_ok(Show::Progress)?;

@@ -1,5 +1,6 @@
-//! `cargo xtask generate`: renders every environment into generated/<env>/ (Terraform JSON and documents),
-//! checks for drift with `--check`, and runs `terraform validate` on each with `--validate`.
+//! `cargo xtask generate`: renders every environment into generated/<env>/ (Terraform JSON and documents) and
+//! the aggregator's variables into README.md's Configuration table, checks for drift with `--check`, and runs
+//! `terraform validate` on each environment with `--validate`.
 
 use std::path::{Path, PathBuf};
 
@@ -57,12 +58,18 @@ pub fn run(args: Args) -> Result<()> {
             println!("terraform validate: generated/{name} is valid");
         }
     }
+    let readme = workspace_root().join("README.md");
+    match infra_gen::output::readme(&readme, !args.check)? {
+        Some(change) if args.check => stale.push(change),
+        Some(change) => println!("{change}"),
+        None => {}
+    }
     if !stale.is_empty() {
         for s in &stale {
             eprintln!("{s}");
         }
         bail!(
-            "{} generated files are stale: run `cargo xtask generate` and commit generated/",
+            "{} generated files are stale: run `cargo xtask generate` and commit generated/ and README.md",
             stale.len()
         );
     }

@@ -747,6 +747,11 @@ async fn up(stack: &LocalStack) -> Result<()> {
         "  upload a file:  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {} s3 cp ./file.txt s3://{}/",
         stack.emulator, stack.landing_bucket
     );
+    println!(
+        "  daily report:   AWS_ENDPOINT_URL={} cargo xtask report local --date {}",
+        stack.emulator,
+        time::OffsetDateTime::now_utc().date()
+    );
     println!("  stop:           Ctrl-C");
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);

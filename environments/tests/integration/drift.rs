@@ -1,5 +1,6 @@
-//! generated/ is exactly what the environments render: the same check as `cargo xtask generate --check`.
-//! With `UPDATE_GENERATED=1` the test rewrites generated/ instead (as `cargo xtask generate` does).
+//! generated/ is exactly what the environments render, and README.md's table of variables what
+//! aggregator-config holds: the same checks as `cargo xtask generate --check`.
+//! With `UPDATE_GENERATED=1` the tests rewrite them instead (as `cargo xtask generate` does).
 
 #[test]
 fn generated_files_are_up_to_date() {
@@ -21,6 +22,17 @@ fn generated_files_are_up_to_date() {
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
             .join("\n")
+    );
+}
+
+#[test]
+fn the_readme_table_of_variables_is_up_to_date() {
+    let readme = crate::common::workspace().join("README.md");
+    let write = std::env::var_os("UPDATE_GENERATED").is_some();
+    let stale = infra_gen::output::readme(&readme, write).expect("README.md with its markers");
+    assert!(
+        stale.is_none() || write,
+        "README.md's table of variables is stale ({stale:?}): run `cargo xtask generate` and commit README.md"
     );
 }
 

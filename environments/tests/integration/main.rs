@@ -9,4 +9,6 @@ mod checks;
 mod drift;
 mod limits;
 mod moto_apply;
+mod on_premise_route;
+mod operations;
 mod tls_only;

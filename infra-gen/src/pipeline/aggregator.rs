@@ -1,17 +1,16 @@
 //! The aggregator: its log group, its role (exactly the actions its code uses, on exactly the stores it works
-//! on), the function with the variables that name those stores, and the queue's event source mapping.
+//! on), the function with the variables that name those stores, published as a version on every change, the
+//! `live` alias a release moves between versions, and the queue's event source mapping to that alias.
 
 use std::collections::BTreeMap;
 
+use aggregator_config as vars;
+
 use super::identity::{function_role, runs_in_vpc};
-use super::queues::Queues;
 use super::receiver::Receiver;
-use super::secrets::Secrets;
-use super::storage::Storage;
-use super::tables::StateTables;
-use super::{Context, DELIVERED_TAG};
+use super::{Context, DELIVERED_TAG, LIVE_ALIAS, Stores};
 use crate::config::{Endpoint, Sink};
-use crate::function::{Function, LogGroup, Mapping};
+use crate::function::{Alias, Function, LogGroup, Mapping};
 use crate::iam::{Condition, Statement};
 use crate::identity::Role;
 use crate::network::Network;
@@ -21,15 +20,8 @@ pub struct Aggregator {
     pub aggregator_logs: LogGroup,
     pub aggregator_role: Role,
     pub aggregator: Function,
+    pub aggregator_live: Alias,
     pub aggregator_mapping: Mapping,
-}
-
-/// The parts the aggregator works on.
-pub struct Stores<'a> {
-    pub secrets: &'a Secrets,
-    pub storage: &'a Storage,
-    pub queues: &'a Queues,
-    pub tables: &'a StateTables,
 }
 
 impl Aggregator {
@@ -68,13 +60,20 @@ impl Aggregator {
             vpc: Some(network.placement(network.aggregator_sg())),
             layers: Vec::new(),
             key_arn: cx.key_arn.clone(),
+            publish: true,
             after: vec![aggregator_role.policy_ref(), aggregator_logs.r()],
+        };
+        let aggregator_live = Alias {
+            name: "aggregator_live",
+            alias_name: LIVE_ALIAS,
+            function_name: aggregator.function_name(),
+            function_version: aggregator.version(),
         };
         let mapping = &cx.env.mapping;
         let aggregator_mapping = Mapping {
             name: "aggregator_mapping",
             queue_arn: stores.queues.queue.arn(),
-            function_arn: aggregator.arn(),
+            function_arn: aggregator_live.arn(),
             batch_size: mapping.batch_size,
             batching_window_seconds: mapping.batching_window_seconds,
             maximum_concurrency: mapping.maximum_concurrency,
@@ -83,6 +82,7 @@ impl Aggregator {
             aggregator_logs,
             aggregator_role,
             aggregator,
+            aggregator_live,
             aggregator_mapping,
         }
     }
@@ -165,46 +165,32 @@ fn grants(stores: &Stores, key_arn: &Expr) -> Vec<Statement> {
 }
 
 /// The aggregator's environment: the stores it works on, its limits, its sink, and the environment's
-/// tuning (which validation keeps off these names: `MODEL_VARIABLES`).
+/// tuning (which validation keeps off these names: `MODEL_VARIABLES`). Every name is an entry of the
+/// aggregator's table.
 fn variables(
     cx: &Context,
     stores: &Stores,
     receiver: Option<&Receiver>,
 ) -> BTreeMap<&'static str, Expr> {
     let function = &cx.env.function;
-    let schedule = cx.validated.schedule();
-    let sizing = cx.validated.sizing();
-    let number = |n: u64| Expr::lit(n.to_string());
-    let mut variables = BTreeMap::from([
-        ("ARCHIVE_BUCKET", stores.storage.archive.id()),
-        ("IDEMPOTENCY_TABLE", stores.tables.idempotency.table_name()),
-        ("BREAKER_TABLE", stores.tables.breaker.table_name()),
-        ("CREDENTIALS_SECRET_ID", stores.secrets.credentials.arn()),
-        ("DLQ_URL", stores.queues.dlq.url()),
-        ("SOURCE_QUEUE_URL", stores.queues.queue.url()),
+    let mut variables: BTreeMap<&'static str, Expr> =
+        crate::variables::settings(cx.env, &cx.validated.sizing())
+            .into_iter()
+            .map(|s| (s.variable.name(), Expr::lit(s.value)))
+            .collect();
+    variables.extend([
+        (vars::ARCHIVE_BUCKET.name, stores.storage.archive.id()),
         (
-            "REDELIVERY_BASE_SECONDS",
-            number(schedule.base_seconds().into()),
+            vars::IDEMPOTENCY_TABLE.name,
+            stores.tables.idempotency.table_name(),
         ),
+        (vars::BREAKER_TABLE.name, stores.tables.breaker.table_name()),
         (
-            "REDELIVERY_MAX_SECONDS",
-            number(schedule.max_seconds().into()),
+            vars::CREDENTIALS_SECRET_ID.name,
+            stores.secrets.credentials.arn(),
         ),
-        ("RUST_LOG", Expr::lit(function.rust_log.clone())),
-        ("BUNDLE_MAX_BYTES", number(sizing.bundle_max_bytes)),
-        ("OBJECT_MAX_BYTES", number(sizing.object_max_bytes)),
-        (
-            "DOWNLOAD_BUFFER_BYTES",
-            number(sizing.download_buffer_bytes),
-        ),
-        (
-            "HTTP_TIMEOUT_MS",
-            number(function.http_timeout.as_millis() as u64),
-        ),
-        (
-            "DEADLINE_MARGIN_MS",
-            number(function.deadline_margin.as_millis() as u64),
-        ),
+        (vars::DLQ_URL.name, stores.queues.dlq.url()),
+        (vars::SOURCE_QUEUE_URL.name, stores.queues.queue.url()),
     ]);
     let endpoint_url = |endpoint: &Endpoint| match endpoint {
         Endpoint::OnPremise { url, .. } | Endpoint::LocalProcess { url } => Expr::lit(url.clone()),
@@ -213,16 +199,17 @@ fn variables(
             None => Expr::lit(""),
         },
     };
+    let sink = |kind: vars::Sink| (vars::SINK.name, Expr::lit(kind.as_str()));
     match &cx.env.sink {
-        Sink::Nifi(endpoint) => {
-            variables.insert("SINK", Expr::lit("nifi"));
-            variables.insert("NIFI_URL", endpoint_url(endpoint));
-        }
-        Sink::Minio { endpoint, bucket } => {
-            variables.insert("SINK", Expr::lit("minio"));
-            variables.insert("MINIO_ENDPOINT", endpoint_url(endpoint));
-            variables.insert("MINIO_BUCKET", Expr::lit(bucket.clone()));
-        }
+        Sink::Nifi(endpoint) => variables.extend([
+            sink(vars::Sink::Nifi),
+            (vars::NIFI_URL.name, endpoint_url(endpoint)),
+        ]),
+        Sink::Minio { endpoint, bucket } => variables.extend([
+            sink(vars::Sink::Minio),
+            (vars::MINIO_ENDPOINT.name, endpoint_url(endpoint)),
+            (vars::MINIO_BUCKET.name, Expr::lit(bucket.clone())),
+        ]),
     }
     for (name, value) in &function.tuning {
         variables.insert(name, Expr::lit(value.clone()));

@@ -679,6 +679,53 @@ fn tuning_cannot_override_a_typed_variable() {
     );
 }
 
+/// Tuning reaches the aggregator's environment as written: a misspelt name would be ignored by it, and a value
+/// it refuses would stop it at start; both are refused here, by the same table the aggregator reads.
+#[test]
+fn tuning_names_a_variable_the_aggregator_reads_with_a_value_it_accepts() {
+    let tune = |name: &'static str, value: &str| {
+        let mut env = valid();
+        env.function.tuning = vec![(name, value.into())];
+        env
+    };
+    assert_rejects(
+        tune("GZIP_LEVL", "6"),
+        "function.tuning",
+        "GZIP_LEVL is not a variable the aggregator reads, so it would be ignored: did you mean GZIP_LEVEL?",
+    );
+    assert_rejects(
+        tune("NO_SUCH_SETTING", "1"),
+        "function.tuning",
+        "NO_SUCH_SETTING is not a variable the aggregator reads",
+    );
+    assert_rejects(
+        tune("GZIP_LEVEL", "11"),
+        "function.tuning",
+        "GZIP_LEVEL is `11`: give a whole number from 0 to 9 (default 5)",
+    );
+    assert_rejects(
+        tune("S3_FORCE_PATH_STYLE", "yes"),
+        "function.tuning",
+        "S3_FORCE_PATH_STYLE is `yes`: give `true` or `false`",
+    );
+    tune("DOWNLOAD_CONCURRENCY", "64")
+        .validate()
+        .expect("a tuning the aggregator accepts");
+}
+
+/// What the model renders from typed fields is held to the same bounds as tuning.
+#[test]
+fn a_limit_the_aggregator_would_refuse_is_refused() {
+    let mut env = valid();
+    env.function.bundle_max_bytes = Some(100 << 10);
+    env.function.object_max_bytes = Some(1 << 10);
+    assert_rejects(
+        env,
+        "function.bundle_max_bytes",
+        "BUNDLE_MAX_BYTES is `102400`: give a whole number from 131072",
+    );
+}
+
 #[test]
 fn size_limits_are_rendered_and_derived_from_tmp_and_the_endpoint() {
     // On premises (no declared cap): the bundle is half of /tmp, counted in 10^6-byte MB.
@@ -709,7 +756,7 @@ fn size_limits_are_rendered_and_derived_from_tmp_and_the_endpoint() {
     assert_eq!(sizing.bundle_max_bytes, 10 << 20);
     assert_eq!(
         sizing.object_max_bytes,
-        infra_gen::sizing::largest_object_in(10 << 20)
+        bundle::capacity::largest_object_in(10 << 20)
     );
 }
 
@@ -883,10 +930,14 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
             "secretsmanager",
             "kms",
             "logs",
-            "monitoring"
+            "monitoring",
+            "sns"
         ]
     );
     let ours = [
+        "${aws_s3_bucket.reports.arn}",
+        "${aws_sns_topic.alarms.arn}",
+        "${aws_cloudwatch_log_group.reporter_logs.arn}",
         "${aws_s3_bucket.landing.arn}",
         "${aws_s3_bucket.archive.arn}",
         "${aws_dynamodb_table.idempotency.arn}",
@@ -944,9 +995,14 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
             "AggregatorReadLandingObjects",
             "AggregatorSeeMissingLandingObjects",
             "AggregatorPutArchiveObjects",
-            "AggregatorTagDeliveredArchives"
+            "AggregatorTagDeliveredArchives",
+            "ReporterListLandingVersions",
+            "ReporterListArchivedBundles",
+            "ReporterWriteReports"
         ]
     );
+    // The daily report's one notification goes out through the SNS endpoint, to the alarm topic only.
+    assert_eq!(sids("sns"), ["ReporterNotifyAlarmTopic"]);
     assert_eq!(
         sids("secretsmanager"),
         [
@@ -967,7 +1023,7 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
 
 #[test]
 fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint_on_its_port() {
-    use infra_gen::network::{Direction, Peer};
+    use infra_gen::network::{Direction, Peer, Protocol};
     let mut env = production();
     env.sink = Sink::Nifi(Endpoint::OnPremise {
         url: "https://nifi.example.internal:8443/contentListener".into(),
@@ -975,39 +1031,87 @@ fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint
         port: 8443,
         max_request_bytes: None,
     });
+    if let Some(on_premise) = env.network.on_premise.as_mut() {
+        on_premise.cidrs = vec!["10.100.0.0/16".into(), "10.101.0.0/24".into()];
+    }
     let p = pipeline(env);
-    let rules = p.network.security_group_rules();
+    let mut rules = p.network.security_group_rules();
+    // The resolver endpoint's group: DNS, over UDP and TCP, to each on-premise DNS server and nowhere else.
+    let resolver = p.network.resolver_sg();
+    let mut dns: Vec<String> = rules
+        .iter()
+        .filter(|r| r.group == resolver)
+        .map(|r| {
+            assert_eq!(r.direction, Direction::Egress, "{r:?}");
+            let Peer::Cidr(cidr) = &r.peer else {
+                panic!("DNS goes to addresses only: {r:?}")
+            };
+            format!("{cidr}:{}/{}", r.port, r.protocol.as_str())
+        })
+        .collect();
+    dns.sort();
+    assert_eq!(
+        dns,
+        [
+            "10.100.1.10/32:53/tcp",
+            "10.100.1.10/32:53/udp",
+            "10.100.1.11/32:53/tcp",
+            "10.100.1.11/32:53/udp",
+        ]
+    );
+    rules.retain(|r| r.group != resolver);
+    assert!(
+        rules.iter().all(|r| r.protocol == Protocol::Tcp),
+        "{rules:#?}"
+    );
     let aggregator = p.network.aggregator_sg();
-    // The interface endpoints' group accepts HTTPS from the aggregator, and nothing else comes in anywhere.
+    let reporter = p.network.reporter_sg();
+    // The interface endpoints' group accepts HTTPS from the two functions, and nothing else comes in anywhere.
     let ingress: Vec<_> = rules
         .iter()
         .filter(|r| r.direction == Direction::Ingress)
         .collect();
-    assert_eq!(ingress.len(), 1, "{ingress:#?}");
     assert_eq!(
-        (&ingress[0].peer, ingress[0].port),
-        (&Peer::Group(aggregator.clone()), 443)
+        ingress
+            .iter()
+            .map(|r| (&r.peer, r.port))
+            .collect::<Vec<_>>(),
+        [
+            (&Peer::Group(aggregator.clone()), 443),
+            (&Peer::Group(reporter.clone()), 443)
+        ],
+        "{ingress:#?}"
     );
     let endpoints = ingress[0].group.clone();
+    let egress_of = |group: &infra_gen::tf::Ref| {
+        let mut egress: Vec<String> = rules
+            .iter()
+            .filter(|r| r.direction == Direction::Egress && r.group == *group)
+            .map(|r| {
+                let peer = match &r.peer {
+                    Peer::Group(g) if *g == endpoints => "interface endpoints".to_string(),
+                    Peer::PrefixList(list) => list.render(),
+                    Peer::Cidr(cidr) => cidr.clone(),
+                    other => panic!("unexpected peer {other:?}"),
+                };
+                format!("{peer}:{}", r.port)
+            })
+            .collect();
+        egress.sort();
+        egress
+    };
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| r.direction == Direction::Egress)
+            .count(),
+        egress_of(&aggregator).len() + egress_of(&reporter).len(),
+        "only the two functions have egress"
+    );
     // The aggregator's egress: exactly the endpoints, the gateway endpoints' prefix lists, and each
     // on-premise range on the endpoint's port.
-    let mut egress: Vec<String> = rules
-        .iter()
-        .filter(|r| r.direction == Direction::Egress)
-        .map(|r| {
-            assert_eq!(r.group, aggregator, "only the aggregator has egress: {r:?}");
-            let peer = match &r.peer {
-                Peer::Group(g) if *g == endpoints => "interface endpoints".to_string(),
-                Peer::PrefixList(list) => list.render(),
-                Peer::Cidr(cidr) => cidr.clone(),
-                other => panic!("unexpected peer {other:?}"),
-            };
-            format!("{peer}:{}", r.port)
-        })
-        .collect();
-    egress.sort();
     assert_eq!(
-        egress,
+        egress_of(&aggregator),
         [
             "${aws_vpc_endpoint.dynamodb.prefix_list_id}:443",
             "${aws_vpc_endpoint.s3.prefix_list_id}:443",
@@ -1015,6 +1119,175 @@ fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint
             "10.101.0.0/24:8443",
             "interface endpoints:443",
         ]
+    );
+    // The reporter's: the endpoints only; it has no business with the on-premise side.
+    assert_eq!(
+        egress_of(&reporter),
+        [
+            "${aws_vpc_endpoint.dynamodb.prefix_list_id}:443",
+            "${aws_vpc_endpoint.s3.prefix_list_id}:443",
+            "interface endpoints:443",
+        ]
+    );
+}
+
+#[test]
+fn the_daily_report_runs_only_after_the_days_last_file_can_have_been_delivered() {
+    assert_each_rejected(
+        valid,
+        &[
+            (
+                |e| e.reporter.runs_at = (0, 1),
+                "reporter.runs_at",
+                "00:01 UTC is 60 s after midnight, before the day's last file can have been delivered (the batching window, 60 s, plus the aggregator's timeout, 90 s): run it at 00:03 or later",
+            ),
+            (
+                |e| e.reporter.runs_at = (24, 0),
+                "reporter.runs_at",
+                "is not a time of day",
+            ),
+            (
+                |e| e.reporter.timeout_seconds = 901,
+                "reporter.timeout_seconds",
+                "outside Lambda's range",
+            ),
+            (
+                |e| e.reporter.report_retention_days = 0,
+                "reporter.report_retention_days",
+                "keep them at least a day",
+            ),
+        ],
+    );
+    let mut env = valid();
+    env.reporter.runs_at = (0, 3);
+    assert!(
+        env.validate().is_ok(),
+        "00:03 is 180 s after midnight: enough"
+    );
+}
+
+#[test]
+fn the_reporter_reads_what_the_pipeline_records_and_writes_only_reports_and_its_notification() {
+    let resources_of = |p: &infra_gen::Pipeline| -> Vec<(String, Vec<&'static str>, Vec<String>)> {
+        p.reporter
+            .reporter_role
+            .policy
+            .statements
+            .iter()
+            .filter(|s| !s.sid.contains("NetworkInterfaces") && s.sid != "WriteOwnLogs")
+            .map(|s| {
+                assert_eq!(s.effect, Effect::Allow);
+                (
+                    s.sid.clone(),
+                    s.actions.clone(),
+                    s.resources.iter().map(|r| r.render()).collect(),
+                )
+            })
+            .collect()
+    };
+    let p = pipeline(valid());
+    let list = |sid: &str, actions: &[&'static str], resources: &[&str]| {
+        (
+            sid.to_string(),
+            actions.to_vec(),
+            resources.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    let expected = vec![
+        list(
+            "ListLandingVersions",
+            &["s3:ListBucket", "s3:ListBucketVersions"],
+            &["${aws_s3_bucket.landing.arn}"],
+        ),
+        list(
+            "ListArchivedBundles",
+            &["s3:ListBucket"],
+            &["${aws_s3_bucket.archive.arn}"],
+        ),
+        list(
+            "ReadFileRecords",
+            &["dynamodb:BatchGetItem"],
+            &["${aws_dynamodb_table.idempotency.arn}"],
+        ),
+        list(
+            "ReadDeadLetters",
+            &[
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            ],
+            &["${aws_sqs_queue.dlq.arn}"],
+        ),
+        list(
+            "CountSourceQueue",
+            &["sqs:GetQueueAttributes"],
+            &["${aws_sqs_queue.queue.arn}"],
+        ),
+        list(
+            "WriteReports",
+            &["s3:PutObject"],
+            &["${aws_s3_bucket.reports.arn}/reports/*"],
+        ),
+        list(
+            "NotifyAlarmTopic",
+            &["sns:Publish"],
+            &["${aws_sns_topic.alarms.arn}"],
+        ),
+        list(
+            "UseKey",
+            &["kms:Decrypt", "kms:GenerateDataKey"],
+            &["${aws_kms_key.key.arn}"],
+        ),
+    ];
+    assert_eq!(resources_of(&p), expected);
+    // The archive may only be listed under the bundles' prefix: whether a bundle is there, nothing of it.
+    let archive = p
+        .reporter
+        .reporter_role
+        .policy
+        .statements
+        .iter()
+        .find(|s| s.sid == "ListArchivedBundles")
+        .expect("the archive statement");
+    assert_eq!(
+        (archive.conditions[0].test, archive.conditions[0].variable),
+        ("StringLike", "s3:prefix")
+    );
+    assert_eq!(archive.conditions[0].values[0].render(), "bundles/*");
+    // With the inventory, it may also read what S3 delivers under inventory/, and nothing else there.
+    let mut env = production();
+    env.reporter.inventory = true;
+    let p = pipeline(env);
+    let with_inventory = resources_of(&p);
+    assert_eq!(&with_inventory[..expected.len()], &expected[..]);
+    assert_eq!(
+        &with_inventory[expected.len()..],
+        [
+            list(
+                "ListInventory",
+                &["s3:ListBucket"],
+                &["${aws_s3_bucket.reports.arn}"]
+            ),
+            list(
+                "ReadInventory",
+                &["s3:GetObject"],
+                &["${aws_s3_bucket.reports.arn}/inventory/*"]
+            ),
+        ]
+    );
+    let policy = p.reporter.reports.policy();
+    let delivery = policy
+        .statements
+        .iter()
+        .find(|s| s.sid == "S3DeliversTheLandingInventory")
+        .expect("the inventory's delivery is allowed");
+    assert_eq!(
+        delivery.resources[0].render(),
+        "${aws_s3_bucket.reports.arn}/inventory/*"
+    );
+    assert_eq!(
+        delivery.conditions[0].values[0].render(),
+        "${aws_s3_bucket.landing.arn}"
     );
 }
 
