@@ -132,6 +132,10 @@ pub enum SecretError {
         "the secret `{0}` has no value yet: put the endpoint credentials with `cargo xtask secret <env>`"
     )]
     NoValue(String),
+    #[error(
+        "the secret `{0}` was not found or has no current value: check that it is the secret deploy created, and put the endpoint credentials with `cargo xtask secret <env>`"
+    )]
+    NotFound(String),
     #[error("could not read the secret `{secret}`: {code}")]
     Unavailable { secret: String, code: String },
     #[error(
@@ -219,29 +223,30 @@ impl SecretCache {
     }
 
     async fn fetch(&self, stage: &str) -> Result<Credentials, SecretError> {
-        // The current value is asked for without a stage (AWSCURRENT is the default): an emulator that
-        // answers a missing stage as a missing secret then still says "no value" for a secret never put.
-        let request = self.client.get_secret_value().secret_id(&self.secret_id);
-        let request = if stage == CURRENT {
-            request
-        } else {
-            request.version_stage(stage)
-        };
-        let response = request.send().await.map_err(|e| {
-            let code = e.code().unwrap_or("unknown error").to_string();
-            // A stage other than the current one that cannot be found is one that was never staged: the
-            // secret itself was just read (its current value is what the endpoint refused).
-            let no_value = code == "ResourceNotFoundException"
-                && (stage != CURRENT || e.message().is_some_and(|m| m.contains("value")));
-            if no_value {
-                SecretError::NoValue(self.secret_id.clone())
-            } else {
-                SecretError::Unavailable {
-                    secret: self.secret_id.clone(),
-                    code,
+        let response = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage(stage)
+            .send()
+            .await
+            .map_err(|e| {
+                let code = e.code().unwrap_or("unknown error").to_string();
+                if code != "ResourceNotFoundException" {
+                    return SecretError::Unavailable {
+                        secret: self.secret_id.clone(),
+                        code,
+                    };
                 }
-            }
-        })?;
+                // A stage other than the current one that cannot be found was never staged: the secret itself
+                // was just read (its current value is what the endpoint refused). AWS says "value" when the
+                // secret exists without one; an emulator may not, so the remaining case names both causes.
+                if stage != CURRENT || e.message().is_some_and(|m| m.contains("value")) {
+                    SecretError::NoValue(self.secret_id.clone())
+                } else {
+                    SecretError::NotFound(self.secret_id.clone())
+                }
+            })?;
         let text = response
             .secret_string()
             .ok_or_else(|| SecretError::NoValue(self.secret_id.clone()))?;
