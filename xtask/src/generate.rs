@@ -1,7 +1,7 @@
 //! `cargo xtask generate`: renders every environment into generated/<env>/ (Terraform JSON and documents),
 //! checks for drift with `--check`, and runs `terraform validate` on each with `--validate`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
@@ -19,23 +19,10 @@ pub struct Args {
     env: Option<String>,
 }
 
-/// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-pub fn run(args: Args) -> Result<()> {
-    let generated = workspace_root().join("generated");
+pub fn run(root: &Path, args: Args) -> Result<()> {
+    let generated = root.join("generated");
     let envs = match &args.env {
-        Some(name) => vec![environments::by_name(name).with_context(|| {
-            format!(
-                "no environment {name:?}; there are {:?}",
-                environments::names()
-            )
-        })?],
+        Some(name) => vec![crate::target::environment(name)?],
         None => environments::all(),
     };
     let mut stale = Vec::new();

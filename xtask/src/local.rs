@@ -1,9 +1,9 @@
 //! `cargo xtask local`: the whole pipeline on this machine, with no AWS account.
 //!
-//! It starts moto server on a loopback port (or uses the emulator `AWS_ENDPOINT_URL` names) and deploys the `local` environment into it by the very path that
-//! deploys dev and prod (`cargo xtask deploy local --yes`: build, generate, terraform init/plan/apply), puts
-//! local credentials with `cargo xtask secret local`, starts the bundled receiver as the NiFi endpoint, and
-//! runs the real handler as AWS would: a local event source mapping with the deployed mapping's batch size,
+//! It starts moto server on a loopback port (or uses the emulator `AWS_ENDPOINT_URL` names) and, in this
+//! process, deploys the `local` environment into it by the very path that deploys dev and prod (as `cargo xtask
+//! deploy local --yes`: build, generate, terraform init/plan/apply), puts local credentials into the secret (as
+//! `cargo xtask secret local`), starts the bundled receiver as the NiFi endpoint, and runs the real handler as AWS would: a local event source mapping with the deployed mapping's batch size,
 //! batching window and maximum concurrency. The aggregator's configuration is the deployed function's
 //! environment, read back from the emulator; only the endpoint URL (a port chosen now) and path-style S3
 //! addressing are set here.
@@ -13,11 +13,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use app::poller::{Mapping, Scaling};
 use app::receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, StoredBundle};
 use app::{Aggregator, RawConfig};
@@ -28,7 +27,9 @@ use emulator::Moto;
 use sha2::{Digest, Sha256};
 
 use crate::report::{Measurements, Sample};
-use crate::{setup, target};
+use crate::target::{self, Aws, Target};
+use crate::terraform::{self, Terraform};
+use crate::{aws, setup};
 
 /// Options shared by `local`, `local up` and `load`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -95,27 +96,11 @@ pub struct LocalStack {
     stop: AtomicBool,
 }
 
-const REGION: &str = "eu-west-2";
-
-/// The environment children (deploy, secret) and the SDK see: the emulator, with moto's customary keys.
-fn emulator_env(endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", REGION.into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ]
-}
-
-fn xtask(root: &Path, args: &[&str], env: &[(&'static str, String)]) -> Result<Command> {
-    let exe = std::env::current_exe().context("finding the xtask binary")?;
-    let mut command = Command::new(exe);
-    command.args(args).current_dir(root);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    Ok(command)
+/// The event source mapping as deployed: its settings, read back from the emulator.
+struct DeployedMapping {
+    batch_size: usize,
+    batching_window: Duration,
+    max_concurrency: usize,
 }
 
 impl LocalStack {
@@ -132,123 +117,29 @@ impl LocalStack {
         name: &str,
     ) -> Result<LocalStack> {
         setup::run_setup(root)?;
-        let target = target::resolve("local")?;
-        // Any emulator works through AWS_ENDPOINT_URL (LocalStack, a moto already running); moto by default.
-        let (moto, emulator) = match crate::aws::endpoint_override() {
-            Some(endpoint) => {
-                println!("local: using the emulator at {endpoint} (AWS_ENDPOINT_URL)");
-                (None, endpoint)
-            }
-            None => {
-                let moto = Moto::start()?;
-                println!("local: moto server on {}", moto.endpoint());
-                let endpoint = moto.endpoint().to_string();
-                (Some(moto), endpoint)
-            }
-        };
-        let env = emulator_env(&emulator);
-        // A working directory of its own, so a local run never shares Terraform state with a deploy of
-        // `local` that someone runs by hand (deploy sets aside state written against another emulator).
-        let work_dir = root.join(format!("target/xtask/{name}-run"));
-        let work_dir_arg = work_dir.display().to_string();
-        crate::run(&mut xtask(
-            root,
-            &["deploy", "local", "--yes", "--work-dir", &work_dir_arg],
-            &env,
-        )?)
-        .context("deploying the local environment into moto failed")?;
-
-        let username = "local";
-        let password = format!("local-{}", uuid_like());
-        let mut secret = xtask(root, &["secret", "local", "--stdin"], &env)?;
-        secret.stdin(Stdio::piped());
-        let mut child = secret
-            .spawn()
-            .context("starting `cargo xtask secret local`")?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            write!(
-                stdin,
-                r#"{{"username":"{username}","password":"{password}"}}"#
-            )?;
-        }
-        if !child.wait()?.success() {
-            bail!("`cargo xtask secret local` failed");
-        }
-
-        for (k, v) in &env {
-            // SAFETY of intent: xtask is single-purpose here; the SDK reads these while loading its config.
-            unsafe { std::env::set_var(k, v) };
-        }
-        let sdk = crate::aws::sdk(&target).await;
-        let s3 = crate::aws::s3(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-        let lambda = aws_sdk_lambda::Client::new(&sdk);
-
-        let terraform = crate::terraform::Terraform::new(
-            root,
-            &target,
-            &crate::terraform::Options {
-                work_dir: Some(work_dir),
-                plugin_dir: None,
-                registry: false,
-            },
-        )?;
-        let outputs = terraform.run_output()?;
+        let (moto, aws) = start_emulator()?;
+        let target = target::resolve("local", aws)?;
+        let emulator = target.aws.endpoint().unwrap_or_default().to_string();
+        let outputs = deploy(root, &target, name)?;
         let output = |name: &str| -> Result<String> {
-            crate::terraform::output_string(&outputs, name)
+            terraform::output_string(&outputs, name)
                 .with_context(|| format!("the local deployment has no Terraform output `{name}`"))
         };
         let function_name = output("function_name")?;
         let landing_bucket = output("landing_bucket")?;
 
+        let username = "local";
+        let password = format!("local-{}", uuid_like());
+        crate::secret::put(&target, &crate::secret::Value::basic(username, &password)?)
+            .await
+            .context("putting the local endpoint credentials into the secret")?;
+
+        let sdk = aws::sdk(&target).await;
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
         let (deployed, timeout) = deployed_function(&lambda, &function_name)
             .await
             .context("reading the deployed function's configuration from the emulator")?;
-        // Listed unfiltered: moto does not filter by a function's name, only by its ARN.
-        let mappings = lambda
-            .list_event_source_mappings()
-            .send()
-            .await
-            .context("reading the deployed event source mapping")?;
-        let mapping = mappings
-            .event_source_mappings()
-            .iter()
-            .find(|m| {
-                m.function_arn()
-                    .is_some_and(|arn| arn.ends_with(&format!(":{function_name}")))
-            })
-            .context("the local deployment has no event source mapping for the function")?;
-        let batch_size = mapping.batch_size().unwrap_or(10).max(1) as usize;
-        let window = Duration::from_secs(
-            mapping
-                .maximum_batching_window_in_seconds()
-                .unwrap_or(0)
-                .max(0) as u64,
-        );
-        let max_concurrency = mapping
-            .scaling_config()
-            .and_then(|s| s.maximum_concurrency())
-            .unwrap_or(2)
-            .max(1) as usize;
-        // The local poller is the mapping, so the emulator's copy must not consume the queue too. moto runs an
-        // enabled SQS mapping itself, synchronously inside every SendMessage (so inside every S3 PutObject's
-        // notification): it receives up to the batch size (1000) of visible messages, tries to invoke the
-        // function in docker once per message, fails, and makes them visible again. That bumps every waiting
-        // message's receive count per upload (toward the redrive limit), steals messages from the poller, and
-        // costs moto time quadratic in the queue's depth: at 100 files/s uploads fell to ~3/s and nothing was
-        // delivered. Disabled here, after its settings were read; AWS (dev, prod) keeps it enabled.
-        let uuid = mapping
-            .uuid()
-            .context("the deployed event source mapping has no UUID")?;
-        lambda
-            .update_event_source_mapping()
-            .uuid(uuid)
-            .enabled(false)
-            .send()
-            .await
-            .context("disabling the emulator's own run of the event source mapping")?;
+        let mapping = take_over_mapping(&lambda, &function_name).await?;
 
         let mut config = RawConfig::from_pairs(deployed.clone());
         config.set("S3_FORCE_PATH_STYLE", "true");
@@ -299,9 +190,9 @@ impl LocalStack {
         let stack = LocalStack {
             _moto: moto,
             emulator,
-            s3,
-            sqs,
-            dynamodb,
+            s3: aws::s3(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             landing_bucket,
             queue_url: queue_url.clone(),
             dlq_url,
@@ -312,16 +203,19 @@ impl LocalStack {
             config,
             mapping: Mapping {
                 queue_url,
-                batch_size,
-                batching_window: window,
+                batch_size: mapping.batch_size,
+                batching_window: mapping.batching_window,
                 function_timeout: timeout,
             },
-            max_concurrency,
+            max_concurrency: mapping.max_concurrency,
             stop: AtomicBool::new(false),
             sdk,
         };
         println!(
-            "local: mapping batch size {batch_size}, batching window {window:?}, maximum concurrency {max_concurrency}; endpoint {}",
+            "local: mapping batch size {}, batching window {:?}, maximum concurrency {}; endpoint {}",
+            mapping.batch_size,
+            mapping.batching_window,
+            mapping.max_concurrency,
             stack.endpoint_url
         );
         Ok(stack)
@@ -442,6 +336,95 @@ fn uuid_like() -> String {
     format!("{:x}", Sha256::digest(nanos.to_le_bytes()))[..16].to_string()
 }
 
+/// The emulator the stack lives in: the one `AWS_ENDPOINT_URL` names (LocalStack, a moto already running), or
+/// a moto server started now on a loopback port (stopped with the stack).
+fn start_emulator() -> Result<(Option<Moto>, Aws)> {
+    let aws = Aws::from_env();
+    if let Some(endpoint) = aws.endpoint() {
+        println!("local: using the emulator at {endpoint} (AWS_ENDPOINT_URL)");
+        return Ok((None, aws));
+    }
+    let moto = Moto::start()?;
+    println!("local: moto server on {}", moto.endpoint());
+    let url = moto.endpoint().to_string();
+    Ok((Some(moto), Aws::Emulator { url }))
+}
+
+/// Deploys the local environment into the emulator in-process, by the path that deploys dev and prod (as
+/// `cargo xtask deploy local --yes`), in a working directory of its own (`target/xtask/<name>-run`), so a local
+/// run never shares Terraform state with a deploy of `local` that someone runs by hand.
+fn deploy(root: &Path, target: &Target, name: &str) -> Result<terraform::Outputs> {
+    let options = terraform::Options {
+        work_dir: Some(root.join(format!("target/xtask/{name}-run"))),
+        plugin_dir: None,
+        registry: false,
+    };
+    let tf = Terraform::new(root, target, &options)?;
+    let plan = crate::deploy::Plan {
+        skip_build: false,
+        summary_file: None,
+    };
+    // The build and Terraform block for minutes: off the runtime's worker threads.
+    let outcome =
+        tokio::task::block_in_place(|| crate::deploy::deploy(root, target, &tf, &plan, true))
+            .context("deploying the local environment into the emulator failed")?;
+    Ok(outcome.outputs)
+}
+
+/// Reads the deployed event source mapping's settings, then disables the emulator's own run of it: the local
+/// poller is the mapping, so the emulator's copy must not consume the queue too. moto runs an enabled SQS
+/// mapping itself, synchronously inside every SendMessage (so inside every S3 PutObject's notification): it
+/// receives up to the batch size (1000) of visible messages, tries to invoke the function in docker once per
+/// message, fails, and makes them visible again. That bumps every waiting message's receive count per upload
+/// (toward the redrive limit), steals messages from the poller, and costs moto time quadratic in the queue's
+/// depth: at 100 files/s uploads fell to ~3/s and nothing was delivered. AWS (dev, prod) keeps it enabled.
+async fn take_over_mapping(
+    lambda: &aws_sdk_lambda::Client,
+    function_name: &str,
+) -> Result<DeployedMapping> {
+    // Listed unfiltered: moto does not filter by a function's name, only by its ARN.
+    let mappings = lambda
+        .list_event_source_mappings()
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws::describe(&e)))
+        .context("reading the deployed event source mapping")?;
+    let mapping = mappings
+        .event_source_mappings()
+        .iter()
+        .find(|m| {
+            m.function_arn()
+                .is_some_and(|arn| arn.ends_with(&format!(":{function_name}")))
+        })
+        .context("the local deployment has no event source mapping for the function")?;
+    let settings = DeployedMapping {
+        batch_size: mapping.batch_size().unwrap_or(10).max(1) as usize,
+        batching_window: Duration::from_secs(
+            mapping
+                .maximum_batching_window_in_seconds()
+                .unwrap_or(0)
+                .max(0) as u64,
+        ),
+        max_concurrency: mapping
+            .scaling_config()
+            .and_then(|s| s.maximum_concurrency())
+            .unwrap_or(2)
+            .max(1) as usize,
+    };
+    let uuid = mapping
+        .uuid()
+        .context("the deployed event source mapping has no UUID")?;
+    lambda
+        .update_event_source_mapping()
+        .uuid(uuid)
+        .enabled(false)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws::describe(&e)))
+        .context("disabling the emulator's own run of the event source mapping")?;
+    Ok(settings)
+}
+
 /// A file the run uploaded, to check what arrives against.
 pub struct Sent {
     pub sha256: String,
@@ -505,7 +488,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<usize> 
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e)))
+        .map_err(|e| anyhow!("{}", aws::describe(&e)))
         .with_context(|| format!("reading the depth of {url}"))?;
     Ok(out
         .attributes()
@@ -523,7 +506,7 @@ pub async fn deployed_function(
         .function_name(function_name)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(&e)))
+        .map_err(|e| anyhow!("{}", aws::describe(&e)))
         .with_context(|| format!("reading the configuration of function {function_name}"))?;
     let environment = function
         .environment()

@@ -16,6 +16,7 @@ mod lambda;
 mod load;
 mod local;
 mod model;
+mod paths;
 mod plan;
 mod replay;
 mod report;
@@ -26,10 +27,10 @@ mod target;
 mod terraform;
 mod ui;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::Path;
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
     // environment however xtask was started.
     // SAFETY: first thing in main, before any thread exists.
     unsafe { std::env::remove_var("CARGO_MANIFEST_DIR") };
-    match dispatch() {
+    match dispatch(Cli::parse().command, &paths::workspace_root()) {
         Ok(code) => code,
         Err(error) => {
             if error.downcast_ref::<replay::Pending>().is_some() {
@@ -100,49 +101,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch() -> Result<ExitCode> {
-    let root = workspace_root();
+fn dispatch(task: Task, root: &Path) -> Result<ExitCode> {
     let ok = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
-    match Cli::parse().command {
-        Task::Setup => ok(setup::run_setup(&root)),
-        Task::Ci => ok(ci::run_ci(&root)),
-        Task::Local(args) => ok(runtime()?.block_on(local::run(&root, args))),
-        Task::Load(args) => ok(runtime()?.block_on(load::run(&root, args))),
-        Task::Generate(args) => ok(generate::run(args)),
-        Task::Deploy(args) => ok(deploy::run(&root, args)),
-        Task::Plan(args) => plan::run(&root, args),
-        Task::Destroy(args) => ok(destroy::run(&root, args)),
+    // The commands that call AWS through the SDK, or run the pipeline, are async.
+    let runtime = || tokio::runtime::Runtime::new().context("starting the async runtime");
+    match task {
+        Task::Setup => ok(setup::run_setup(root)),
+        Task::Ci => ok(ci::run_ci(root)),
+        Task::Local(args) => ok(runtime()?.block_on(local::run(root, args))),
+        Task::Load(args) => ok(runtime()?.block_on(load::run(root, args))),
+        Task::Generate(args) => ok(generate::run(root, args)),
+        Task::Deploy(args) => ok(deploy::run(root, args)),
+        Task::Plan(args) => plan::run(root, args),
+        Task::Destroy(args) => ok(destroy::run(root, args)),
         Task::Secret(args) => ok(runtime()?.block_on(secret::run(args))),
         Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
-        Task::Replay(args) => ok(runtime()?.block_on(replay::run(&root, args))),
-        Task::Bench(args) => ok(runtime()?.block_on(bench::run(&root, args))),
-        Task::Model(args) => ok(model::run(&root, args)),
+        Task::Replay(args) => ok(runtime()?.block_on(replay::run(root, args))),
+        Task::Bench(args) => ok(runtime()?.block_on(bench::run(root, args))),
+        Task::Model(args) => ok(runtime()?.block_on(model::run(root, args))),
         Task::Bundle(args) => ok(bundle::run(args)),
-        Task::Doctor => ok(doctor::run(&root)),
+        Task::Doctor => ok(doctor::run(root)),
     }
-}
-
-/// The async runtime of the commands that call AWS through the SDK.
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("starting the async runtime")
-}
-
-/// The workspace root, whatever the current directory.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Runs a command with inherited output; an error names the command and its exit status.
-pub fn run(command: &mut Command) -> Result<()> {
-    let shown = format!("{command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("could not start {shown}: is it installed? `cargo xtask setup` installs the project's tools"))?;
-    if !status.success() {
-        bail!("{shown} failed with {status}");
-    }
-    Ok(())
 }

@@ -8,7 +8,10 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::run;
+use crate::exec::{Cmd, Show};
+
+/// How the installers' output is shown.
+const SHOW: Show = Show::Inherit;
 
 /// The Rust target of the Lambda (arm64, Graviton).
 pub const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
@@ -31,18 +34,25 @@ fn python_env(root: &Path) -> Result<()> {
         return Ok(());
     }
     if !venv.join("bin/python").exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv).current_dir(root))
+        Cmd::new("python3 -m venv .venv", "python3", root)
+            .args(["-m", "venv"])
+            .arg(venv.display().to_string())
+            .run_ok(SHOW)
             .context("python3 -m venv failed: install Python 3.9+ with the venv module (Debian: apt-get install python3-venv)")?;
     }
-    run(Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            "requirements.txt",
-        ])
-        .current_dir(root))
+    Cmd::new(
+        "pip install -r requirements.txt into .venv",
+        venv.join("bin/pip").display().to_string(),
+        root,
+    )
+    .args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        "requirements.txt",
+    ])
+    .run_ok(SHOW)
     .context("pip install -r requirements.txt failed: is PyPI reachable?")?;
     std::fs::write(&stamp, requirements).context("writing the .venv stamp")?;
     Ok(())
@@ -68,9 +78,15 @@ fn s3s_fs(root: &Path) -> Result<()> {
     );
     let mut words = emulator::S3S_FS_INSTALL.split_whitespace();
     let program = words.next().unwrap_or("cargo");
-    run(Command::new(program).args(words).current_dir(root)).context(
-        "installing s3s-fs failed: is crates.io reachable? (the MinIO sink's tests need it)",
+    Cmd::new(
+        format!("build s3s-fs {} into .local", emulator::S3S_FS_VERSION),
+        program,
+        root,
     )
+    .args(words)
+    .run_ok(SHOW)
+    .map(|_| ())
+    .context("installing s3s-fs failed: is crates.io reachable? (the MinIO sink's tests need it)")
 }
 
 fn rust_target() -> Result<()> {

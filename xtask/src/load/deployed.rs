@@ -122,7 +122,7 @@ impl Deployed {
                     .request_items(&self.idempotency_table, request)
                     .send()
                     .await
-                    .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+                    .map_err(|e| anyhow!("{}", crate::aws::describe(&e)))
                     .with_context(|| {
                         format!(
                             "reading the idempotency table {} (the AWS credentials must allow dynamodb:BatchGetItem)",

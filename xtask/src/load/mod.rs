@@ -30,7 +30,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::local::{LocalStack, Sent, StackOptions, content, output_dir, settle};
 use crate::report::{Measurements, Sample};
-use crate::{target, ui};
+use crate::target::{self, Aws};
+use crate::ui;
 use deployed::Deployed;
 
 /// The most files one run may upload, whatever rate and duration ask for.
@@ -83,15 +84,15 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
             let stack = LocalStack::start(root, &args.stack).await?;
             stack.schedule_fault(&args.stack);
             let under = Under::Local(&stack);
-            let result = stack.with_mapping(drive(&under, &args, count)).await;
+            let result = stack.with_mapping(drive(root, &under, &args, count)).await;
             stack.stop().await;
             result??
         }
         Some(name) => {
-            let target = target::resolve(name)?;
+            let target = target::resolve(name, Aws::from_env())?;
             guard(&target, &args, count)?;
             let deployed = Deployed::connect(&target).await?;
-            drive(&Under::Deployed(name, &deployed), &args, count).await?
+            drive(root, &Under::Deployed(name, &deployed), &args, count).await?
         }
     };
     println!("{}", measurements.text());
@@ -115,7 +116,12 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
 
 /// A run against a local stack that is already up: `rate` files/s for `duration` seconds of the default sizes,
 /// waiting for every file; what `cargo xtask model local --calibrate` compares the model with.
-pub async fn run_on(stack: &LocalStack, rate: f64, duration: u64) -> Result<Measurements> {
+pub async fn run_on(
+    root: &Path,
+    stack: &LocalStack,
+    rate: f64,
+    duration: u64,
+) -> Result<Measurements> {
     let args = Args {
         env: None,
         yes: false,
@@ -129,7 +135,7 @@ pub async fn run_on(stack: &LocalStack, rate: f64, duration: u64) -> Result<Meas
     };
     let count = ((rate * duration as f64).round() as usize).clamp(1, MAX_FILES);
     let (m, _, _) = stack
-        .with_mapping(drive(&Under::Local(stack), &args, count))
+        .with_mapping(drive(root, &Under::Local(stack), &args, count))
         .await??;
     println!("{}", m.text());
     Ok(m)
@@ -145,8 +151,9 @@ fn guard(target: &target::Target, args: &Args, count: usize) -> Result<()> {
         );
     }
     if target.is_local() {
-        let endpoint = target.local_endpoint()?.unwrap_or_default();
-        if !is_loopback(&endpoint) {
+        target.require_reachable()?;
+        let endpoint = target.aws.endpoint().unwrap_or_default();
+        if !is_loopback(endpoint) {
             bail!(
                 "AWS_ENDPOINT_URL is {endpoint}, which is not on this machine: a load run against the local environment targets loopback only (the emulator of a running `cargo xtask local up`)"
             );
@@ -232,6 +239,7 @@ impl Under<'_> {
 }
 
 async fn drive(
+    root: &Path,
     under: &Under<'_>,
     args: &Args,
     count: usize,
@@ -305,7 +313,7 @@ async fn drive(
             samples,
         )
         .await?;
-    let (dir, pipeline) = under.output(crate::workspace_root().as_path());
+    let (dir, pipeline) = under.output(root);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let stem = format!("load-{}fps-{}s", args.rate, args.duration);
     let report_path = dir.join(format!("{stem}.txt"));
