@@ -53,6 +53,7 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
         &Plan {
             skip_build: args.skip_build,
             summary_file: args.summary_file.as_deref(),
+            summary: Detail::Full,
         },
         yes,
     )?;
@@ -76,6 +77,17 @@ pub struct Plan<'a> {
     pub skip_build: bool,
     /// Also write the summary as Markdown here.
     pub summary_file: Option<&'a Path>,
+    /// How much of the summary the terminal gets (all of it goes to the log).
+    pub summary: Detail,
+}
+
+/// How much of a plan's summary is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every change, with destroys and IAM marked: what deploy and plan are for.
+    Full,
+    /// The counts only: for `cargo xtask local`, whose plan is always the whole local stack.
+    Headline,
 }
 
 /// What a deployment did.
@@ -94,7 +106,7 @@ pub fn deploy(
     yes: bool,
 ) -> Result<Outcome> {
     let name = target.name();
-    let summary = build_and_plan(root, target, tf, plan.skip_build, plan.summary_file)?;
+    let summary = build_and_plan(root, target, tf, plan)?;
     if summary.is_empty() {
         println!("No changes: {name} is up to date; nothing to apply.");
     } else {
@@ -168,9 +180,9 @@ pub fn build_and_plan(
     root: &Path,
     target: &Target,
     tf: &Terraform,
-    skip_build: bool,
-    summary_file: Option<&Path>,
+    plan: &Plan,
 ) -> Result<Summary> {
+    let skip_build = plan.skip_build;
     let command = format!("deploy {}", target.name());
     doctor::require(&needs(target, skip_build), root, &command)?;
     if !skip_build {
@@ -194,8 +206,13 @@ pub fn build_and_plan(
         }
     }
     let summary = tf.run_plan(false)?;
-    print!("{}", summary.render_text(target.name()));
-    if let Some(file) = summary_file {
+    let text = summary.render_text(target.name());
+    ui::log(&text);
+    match plan.summary {
+        Detail::Full => print!("{text}"),
+        Detail::Headline => println!("{}", ui::bold(&summary.headline(target.name()))),
+    }
+    if let Some(file) = plan.summary_file {
         std::fs::write(file, summary.render_markdown(target.name()))
             .with_context(|| format!("writing the plan summary to {}", file.display()))?;
     }

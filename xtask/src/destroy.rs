@@ -153,7 +153,9 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
     }
 
     let summary = tf.run_plan(true)?;
-    print!("{}", summary.render_text(&name));
+    let text = summary.render_text(&name);
+    ui::log(&text);
+    print!("{text}");
     if summary.is_empty() {
         println!("Nothing to destroy in {name}.");
         return Ok(());
@@ -164,8 +166,7 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
     for (bucket, _) in &to_empty {
         let step = ui::Step::start(format!("empty s3://{bucket}"));
         let deleted = runtime.block_on(buckets::empty(&s3, bucket))?;
-        step.line(&format!("{deleted} versions deleted"));
-        step.done();
+        step.done_with(&format!("{deleted} versions deleted"));
     }
     tf.run_apply(true)?;
     println!("{name} is destroyed.");

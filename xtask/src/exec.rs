@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 
-use crate::ui::Step;
+use crate::ui::{self, Step};
 
 /// One external command.
 #[derive(Debug, Clone)]
@@ -149,8 +149,21 @@ impl Cmd {
         command
     }
 
-    /// Runs the command to its end, whatever its exit code (the caller decides what a code means).
+    /// Runs the command to its end, whatever its exit code (the caller decides what a code means). What it
+    /// prints goes to the run's log (see [`ui::log`]), except under `Inherit`, where it is the terminal's.
     pub fn run(&self, show: Show) -> Result<Finished> {
+        ui::log(&format!("\n{}", self.describe()));
+        let finished = self.execute(show)?;
+        ui::log(&format!(
+            "({})",
+            finished
+                .code
+                .map_or_else(|| "killed by a signal".into(), |c| format!("exit code {c}"))
+        ));
+        Ok(finished)
+    }
+
+    fn execute(&self, show: Show) -> Result<Finished> {
         if show == Show::Inherit {
             let status = self
                 .command()
@@ -199,7 +212,9 @@ impl Cmd {
         .collect();
         drop(lines);
         for line in received {
+            // Data (a JSON plan, the outputs) is the caller's; what the tool says is kept.
             if let Some(step) = &step {
+                ui::log(&line);
                 step.line(&line);
             }
         }

@@ -8,6 +8,7 @@ mod buckets;
 mod bundle;
 mod ci;
 mod deploy;
+mod deployed;
 mod destroy;
 mod doctor;
 mod exec;
@@ -22,6 +23,7 @@ mod replay;
 mod report;
 mod secret;
 mod setup;
+mod sink;
 mod summary;
 mod target;
 mod terraform;
@@ -31,7 +33,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Task,
+    /// Stream what the tools say (Terraform, cargo) to the terminal too; it always goes to the run's log,
+    /// target/xtask/logs/<command>.log.
+    #[arg(long, short, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -85,7 +91,15 @@ fn main() -> ExitCode {
     // environment however xtask was started.
     // SAFETY: first thing in main, before any thread exists.
     unsafe { std::env::remove_var("CARGO_MANIFEST_DIR") };
-    match dispatch(Cli::parse().command, &paths::workspace_root()) {
+    let root = paths::workspace_root();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let command = matches.subcommand_name().unwrap_or("xtask");
+    ui::init(cli.verbose, paths::log_file(&root, command));
+    match dispatch(cli.command, &root) {
         Ok(code) => code,
         Err(error) => {
             if error.downcast_ref::<replay::Pending>().is_some() {
@@ -95,6 +109,9 @@ fn main() -> ExitCode {
             eprintln!("error: {error}");
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
+            }
+            if let Some(log) = ui::log_file() {
+                eprintln!("The tools' full output is in {}", log.display());
             }
             ExitCode::FAILURE
         }

@@ -35,13 +35,12 @@ pub fn run(root: &Path, args: Args) -> Result<ExitCode> {
         print_dry_run(&format!("cargo xtask plan {}", target.name()), &steps);
         return Ok(ExitCode::SUCCESS);
     }
-    let summary = deploy::build_and_plan(
-        root,
-        &target,
-        &tf,
-        args.skip_build,
-        args.summary_file.as_deref(),
-    )?;
+    let plan = deploy::Plan {
+        skip_build: args.skip_build,
+        summary_file: args.summary_file.as_deref(),
+        summary: deploy::Detail::Full,
+    };
+    let summary = deploy::build_and_plan(root, &target, &tf, &plan)?;
     Ok(if args.detailed_exitcode && !summary.is_empty() {
         ExitCode::from(2)
     } else {

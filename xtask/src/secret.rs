@@ -41,28 +41,37 @@ pub struct Args {
 }
 
 /// Where the endpoint credentials come from: a no-echo prompt or JSON on stdin, plus PEM files. `cargo xtask
-/// local` takes a real sink's credentials with the same options.
+/// local` takes a real sink's credentials with the same options (global there, so they may follow `up`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ValueArgs {
     /// Read the whole value as a JSON object from stdin: {"username", "password", optional
     /// "client_cert_pem", "client_key_pem", "ca_cert_pem"}. Implied when stdin is not a terminal.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub stdin: bool,
     /// The username (not secret; MinIO's access key); the password is then prompted for without echo.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub username: Option<String>,
     /// PEM file of the client certificate, for mutual TLS (with --client-key).
-    #[arg(long, value_name = "FILE", requires = "client_key")]
+    #[arg(long, value_name = "FILE", requires = "client_key", global = true)]
     pub client_cert: Option<PathBuf>,
     /// PEM file of the client certificate's private key, for mutual TLS (with --client-cert).
-    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    #[arg(long, value_name = "FILE", requires = "client_cert", global = true)]
     pub client_key: Option<PathBuf>,
     /// PEM file of the private CA that signed the endpoint's certificate.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub ca_cert: Option<PathBuf>,
 }
 
 impl ValueArgs {
+    /// Whether any of these options was given.
+    pub fn given(&self) -> bool {
+        self.stdin
+            || self.username.is_some()
+            || self.client_cert.is_some()
+            || self.client_key.is_some()
+            || self.ca_cert.is_some()
+    }
+
     /// Reads the value and checks it with the aggregator's own parser: what it would refuse at delivery
     /// time is refused here, before anything is stored.
     pub fn read(&self) -> Result<Value> {

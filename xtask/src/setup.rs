@@ -6,22 +6,24 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
+use crate::doctor::ARM64_TARGET;
 use crate::exec::{Cmd, Show};
-
-/// How the installers' output is shown.
-const SHOW: Show = Show::Inherit;
-
-/// The Rust target of the Lambda (arm64, Graviton).
-pub const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
 
 pub fn run_setup(root: &Path) -> Result<()> {
     python_env(root)?;
     s3s_fs(root)?;
-    rust_target()?;
+    rust_target(root)?;
+    eprintln!(
+        "✓ setup: .venv, s3s-fs {} and the {ARM64_TARGET} target are installed",
+        emulator::S3S_FS_VERSION
+    );
     Ok(())
 }
+
+/// The installers run as steps: a line each with its duration, their output in the run's log.
+const SHOW: Show = Show::Progress;
 
 fn python_env(root: &Path) -> Result<()> {
     let venv = root.join(".venv");
@@ -30,7 +32,6 @@ fn python_env(root: &Path) -> Result<()> {
     // The stamp records which requirements were installed, so a changed pin reinstalls.
     let stamp = venv.join(".installed-requirements");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
-        println!("setup: .venv is up to date");
         return Ok(());
     }
     if !venv.join("bin/python").exists() {
@@ -68,18 +69,15 @@ fn s3s_fs(root: &Path) -> Result<()> {
         .filter(|out| out.status.success())
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
     if installed.is_some_and(|v| v.split_whitespace().last() == Some(emulator::S3S_FS_VERSION)) {
-        println!("setup: s3s-fs {} is installed", emulator::S3S_FS_VERSION);
         return Ok(());
     }
-    println!(
-        "setup: building s3s-fs {} into .local (a few minutes, once): {}",
-        emulator::S3S_FS_VERSION,
-        emulator::S3S_FS_INSTALL
-    );
     let mut words = emulator::S3S_FS_INSTALL.split_whitespace();
     let program = words.next().unwrap_or("cargo");
     Cmd::new(
-        format!("build s3s-fs {} into .local", emulator::S3S_FS_VERSION),
+        format!(
+            "build s3s-fs {} into .local (a few minutes, once)",
+            emulator::S3S_FS_VERSION
+        ),
         program,
         root,
     )
@@ -89,24 +87,20 @@ fn s3s_fs(root: &Path) -> Result<()> {
     .context("installing s3s-fs failed: is crates.io reachable? (the MinIO sink's tests need it)")
 }
 
-fn rust_target() -> Result<()> {
+fn rust_target(root: &Path) -> Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .context("rustup is needed to add the arm64 target: install Rust with rustup")?;
     if String::from_utf8_lossy(&installed.stdout)
         .lines()
-        .any(|l| l.trim() == LAMBDA_TARGET)
+        .any(|l| l.trim() == ARM64_TARGET)
     {
         return Ok(());
     }
-    let status = Command::new("rustup")
-        .args(["target", "add", LAMBDA_TARGET])
-        .status()?;
-    if !status.success() {
-        bail!(
-            "`rustup target add {LAMBDA_TARGET}` failed: the Lambda cannot be built for arm64 without it"
-        );
-    }
-    Ok(())
+    Cmd::new(format!("rustup target add {ARM64_TARGET}"), "rustup", root)
+        .args(["target", "add", ARM64_TARGET])
+        .run_ok(SHOW)
+        .map(|_| ())
+        .context("the Lambda cannot be built for arm64 without the target")
 }

@@ -112,7 +112,8 @@ impl Terraform {
             ));
         }
         let mut runner = infra_gen::terraform::Terraform::new(&workdir, options.providers())
-            .color(crate::ui::color());
+            // Colour only where a person reads Terraform's words as they come: streamed to a terminal.
+            .color(crate::ui::color() && crate::ui::verbose());
         match (&local_endpoint, target.aws.endpoint()) {
             // The local provider block points every service at var.aws_endpoint.
             (Some(endpoint), _) => vars.push(("aws_endpoint".into(), endpoint.clone())),

@@ -3,7 +3,7 @@
 //!
 //! By default it runs against the local stack it starts: a file is delivered when a bundle stored by the bundled
 //! receiver lists it (upload finished → bundle stored, hashes checked file by file). With `--env` it runs
-//! against a deployed environment instead (`deployed.rs`): a file is delivered when its idempotency record is
+//! against a deployed environment instead (`crate::deployed`): a file is delivered when its idempotency record is
 //! COMPLETED. Bounded in count and time and stops by itself; the local stack and the local environment are on
 //! loopback only.
 //!
@@ -19,20 +19,18 @@
 //! once a second) counts them, and moto routes and logs every request under one interpreter lock. The
 //! report's achieved rate says whether moto or the pipeline set the pace.
 
-mod deployed;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
+use crate::deployed::Deployed;
 use crate::local::{LocalStack, Sent, StackOptions, content, output_dir, settle};
-use crate::report::{Measurements, Sample};
+use crate::report::{Measurements, Sample, Written};
 use crate::target::{self, Aws};
 use crate::ui;
-use deployed::Deployed;
 
 /// The most files one run may upload, whatever rate and duration ask for.
 const MAX_FILES: usize = 100_000;
@@ -79,7 +77,7 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
         bail!("--min-size must not exceed --max-size, which must be at most 50 MiB");
     }
     let count = ((args.rate * args.duration as f64).round() as usize).clamp(1, MAX_FILES);
-    let (measurements, report_path, svg_path) = match &args.env {
+    let (measurements, written) = match &args.env {
         None => {
             let stack = LocalStack::start(root, &args.stack).await?;
             stack.schedule_fault(&args.stack);
@@ -96,18 +94,8 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
         }
     };
     println!("{}", measurements.text());
-    println!(
-        "load: report {}, plot {}",
-        report_path.display(),
-        svg_path.display()
-    );
-    if measurements.files_delivered != measurements.files_uploaded {
-        bail!(
-            "{} of {} files did not arrive",
-            measurements.files_uploaded - measurements.files_delivered,
-            measurements.files_uploaded
-        );
-    }
+    println!("load: {}", written.locations());
+    measurements.require_all_delivered()?;
     if args.require_slo && !measurements.meets_slo() {
         bail!("the service level objective was missed");
     }
@@ -134,7 +122,7 @@ pub async fn run_on(
         stack: StackOptions::default(),
     };
     let count = ((rate * duration as f64).round() as usize).clamp(1, MAX_FILES);
-    let (m, _, _) = stack
+    let (m, _) = stack
         .with_mapping(drive(root, &Under::Local(stack), &args, count))
         .await??;
     println!("{}", m.text());
@@ -204,10 +192,7 @@ impl Under<'_> {
 
     async fn sample(&self, started: Instant, sent: &Mutex<HashMap<String, Sent>>) -> Sample {
         match self {
-            Under::Local(stack) => {
-                let uploaded = sent.lock().map(|s| s.len()).unwrap_or(0);
-                stack.sample(started, uploaded).await
-            }
+            Under::Local(stack) => stack.sample(started, sent).await,
             Under::Deployed(_, env) => env.sample(started, sent).await,
         }
     }
@@ -222,7 +207,10 @@ impl Under<'_> {
     ) -> Result<Measurements> {
         match self {
             Under::Local(stack) => settle(stack, sent, started, upload_span, limit, samples).await,
-            Under::Deployed(_, env) => env.settle(sent, started, upload_span, limit, samples).await,
+            Under::Deployed(_, env) => env
+                .settle(sent, started, upload_span, limit, samples)
+                .await
+                .map(|(m, _)| m),
         }
     }
 
@@ -243,7 +231,7 @@ async fn drive(
     under: &Under<'_>,
     args: &Args,
     count: usize,
-) -> Result<(Measurements, PathBuf, PathBuf)> {
+) -> Result<(Measurements, Written)> {
     let started = Instant::now();
     let sent: Mutex<HashMap<String, Sent>> = Mutex::new(HashMap::new());
     let interval = Duration::from_secs_f64(1.0 / args.rate);
@@ -314,19 +302,15 @@ async fn drive(
         )
         .await?;
     let (dir, pipeline) = under.output(root);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stem = format!("load-{}fps-{}s", args.rate, args.duration);
-    let report_path = dir.join(format!("{stem}.txt"));
-    let svg_path = dir.join(format!("{stem}.svg"));
-    std::fs::write(&report_path, m.text())?;
-    std::fs::write(
-        &svg_path,
-        m.svg(&format!(
+    let written = m.write(
+        &dir,
+        &format!("load-{}fps-{}s", args.rate, args.duration),
+        &format!(
             "load test: {count} files at {} files/s for {} s ({pipeline})",
             args.rate, args.duration
-        )),
+        ),
     )?;
-    Ok((m, report_path, svg_path))
+    Ok((m, written))
 }
 
 /// A run's name, from its start: `20261122T080102Z`.
