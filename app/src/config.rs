@@ -90,6 +90,8 @@ pub struct BreakerConfig {
 /// What was wrong with the environment; lists every problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
+    /// Whose configuration: `aggregator`, `reporter`.
+    pub program: &'static str,
     pub problems: Vec<String>,
 }
 
@@ -97,7 +99,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "the aggregator's configuration is invalid ({} problem(s)); see README.md, section Configuration:",
+            "the {}'s configuration is invalid ({} problem(s)); see README.md, section Configuration:",
+            self.program,
             self.problems.len()
         )?;
         for problem in &self.problems {
@@ -145,10 +148,7 @@ impl RawConfig {
 
     /// Checks every variable and returns the typed configuration, or every problem found.
     pub fn validate(&self) -> Result<Config, ConfigError> {
-        let mut v = Validator {
-            raw: self,
-            problems: Vec::new(),
-        };
+        let mut v = Validator::new(self, describe);
         let sink = match v.required("SINK").as_deref() {
             Some("nifi") => v
                 .required_url("NIFI_URL")
@@ -203,6 +203,7 @@ impl RawConfig {
         let config = Config {
             sink: SinkConfig::Nifi { url: String::new() },
             redelivery: Schedule::new(1, 1).map_err(|e| ConfigError {
+                program: PROGRAM,
                 problems: vec![e.to_string()],
             })?,
             archive_bucket: v.required("ARCHIVE_BUCKET").unwrap_or_default(),
@@ -252,19 +253,49 @@ impl RawConfig {
                 redelivery,
                 ..config
             }),
-            _ => Err(ConfigError {
-                problems: v.problems,
-            }),
+            _ => Err(v.error(PROGRAM)),
         }
     }
 }
 
-struct Validator<'a> {
+/// Whose configuration this module validates, for its errors.
+const PROGRAM: &str = "aggregator";
+
+/// Checks variables one at a time and collects every problem, each naming its variable and what it should hold;
+/// the reporter validates its own variables with it too.
+pub struct Validator<'a> {
     raw: &'a RawConfig,
+    /// What a required variable holds, for the message when it is missing.
+    describe: fn(&str) -> &'static str,
     problems: Vec<String>,
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
+    pub fn new(raw: &'a RawConfig, describe: fn(&str) -> &'static str) -> Validator<'a> {
+        Validator {
+            raw,
+            describe,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records a problem the caller found (a rule between variables).
+    pub fn problem(&mut self, text: String) {
+        self.problems.push(text);
+    }
+
+    /// Every problem found so far, as `program`'s configuration error.
+    pub fn error(self, program: &'static str) -> ConfigError {
+        ConfigError {
+            program,
+            problems: self.problems,
+        }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+
     fn get(&self, name: &str) -> Option<String> {
         self.raw
             .vars
@@ -273,16 +304,16 @@ impl Validator<'_> {
             .filter(|v| !v.is_empty())
     }
 
-    fn required(&mut self, name: &str) -> Option<String> {
+    pub fn required(&mut self, name: &str) -> Option<String> {
         let value = self.get(name);
         if value.is_none() {
             self.problems
-                .push(format!("{name} is not set: {}", describe(name)));
+                .push(format!("{name} is not set: {}", (self.describe)(name)));
         }
         value
     }
 
-    fn required_url(&mut self, name: &str) -> Option<String> {
+    pub fn required_url(&mut self, name: &str) -> Option<String> {
         let value = self.required(name)?;
         if value.starts_with("https://") || value.starts_with("http://") {
             Some(value)
@@ -294,7 +325,7 @@ impl Validator<'_> {
         }
     }
 
-    fn optional(&self, name: &str, default: &str) -> String {
+    pub fn optional(&self, name: &str, default: &str) -> String {
         self.get(name).unwrap_or_else(|| default.to_string())
     }
 
@@ -341,7 +372,7 @@ impl Validator<'_> {
         dir
     }
 
-    fn flag(&mut self, name: &str) -> bool {
+    pub fn flag(&mut self, name: &str) -> bool {
         match self.get(name).as_deref() {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
@@ -353,7 +384,7 @@ impl Validator<'_> {
         }
     }
 
-    fn number<T>(&mut self, name: &str, default: T, min: T, max: T) -> T
+    pub fn number<T>(&mut self, name: &str, default: T, min: T, max: T) -> T
     where
         T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
     {

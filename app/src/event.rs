@@ -193,6 +193,31 @@ pub fn decode_key(encoded: &str) -> Result<String, KeyError> {
     String::from_utf8(out).map_err(|_| KeyError::NotUtf8(encoded.to_string()))
 }
 
+/// The body S3 would send for `objects` having been put, one `ObjectCreated:Put` record each: what the daily
+/// report re-sends to the source queue for a file nothing accounts for (`reporter`), and what [`parse_body`]
+/// reads back into the same objects.
+pub fn notification(objects: &[ObjectRef]) -> String {
+    let records: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|o| {
+            let mut object = serde_json::json!({
+                "key": encode_key(&o.key), "size": o.size, "eTag": o.etag,
+            });
+            if let Some(version) = &o.version_id {
+                object["versionId"] = serde_json::json!(version);
+            }
+            serde_json::json!({
+                "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                "eventTime": o.event_time,
+                "s3": {"s3SchemaVersion": "1.0",
+                       "bucket": {"name": o.bucket, "arn": format!("arn:aws:s3:::{}", o.bucket)},
+                       "object": object},
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records }).to_string()
+}
+
 /// Encodes a key as S3 does in event notifications; the inverse of [`decode_key`] (tests, local runs).
 pub fn encode_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
@@ -244,6 +269,32 @@ mod tests {
         ] {
             assert_eq!(decode_key(&encode_key(key)).as_deref(), Ok(key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_notification_reads_back_as_the_objects_it_names() {
+        let objects = vec![
+            ObjectRef {
+                bucket: "landing".into(),
+                key: "dir/a b+c%.txt".into(),
+                version_id: Some("v1".into()),
+                size: 12,
+                etag: "e1".into(),
+                event_time: "2026-11-22T01:02:03.456Z".into(),
+            },
+            ObjectRef {
+                bucket: "landing".into(),
+                key: "ünï".into(),
+                version_id: None,
+                size: 0,
+                etag: "e2".into(),
+                event_time: "2026-11-22T01:02:04Z".into(),
+            },
+        ];
+        assert_eq!(
+            parse_body(Some(&notification(&objects))),
+            Body::Objects(objects)
+        );
     }
 
     #[test]

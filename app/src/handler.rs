@@ -4,7 +4,9 @@
 //! Order of work: parse every message → find the version each event names (`version`) → dead-letter objects
 //! over `OBJECT_MAX_BYTES` → with enough time left, ask the breaker → claim the rest → download them within
 //! `DOWNLOAD_BUFFER_BYTES` into bundles of at most `BUNDLE_MAX_BYTES` (`bundler`), archiving and delivering
-//! each bundle as soon as it is sealed → mark delivered or release → decide each message's fate.
+//! each bundle as soon as it is sealed → mark delivered, or held (the message goes back to the queue), or
+//! release (dead-lettered) → decide each message's fate. Files turned away before they were claimed (breaker
+//! open, too little time) are marked held on their message's first receive (`idempotency`).
 //!
 //! A message is reported failed exactly when one of its files was not delivered (and not delivered before).
 //! Poison, and messages naming objects that can never be delivered — gone, unreadable, too large — go to the
@@ -30,7 +32,7 @@ use crate::credentials::SecretCache;
 use crate::delivery::{DeliveryError, FailureKind, MinioSink, NifiSink, Parcel, Sink};
 use crate::download::{self, DownloadBudget, FetchError};
 use crate::event::{Body, ObjectRef, parse_body};
-use crate::idempotency::{Claim, Idempotency};
+use crate::idempotency::{Claim, HoldReason, Idempotency};
 use crate::metrics::Metrics;
 use crate::queue::{Hold, Queues};
 use crate::version;
@@ -90,6 +92,17 @@ enum Retry {
     Deferred,
     /// After the redelivery schedule's back-off: the endpoint failed, or the breaker is open.
     Endpoint,
+}
+
+impl Retry {
+    /// What the HELD record of a claimed file given up for this reason says.
+    fn hold_reason(self) -> HoldReason {
+        match self {
+            Retry::Later => HoldReason::Transient,
+            Retry::Deferred => HoldReason::Deferred,
+            Retry::Endpoint => HoldReason::EndpointFailed,
+        }
+    }
 }
 
 /// A message of the batch that named objects.
@@ -195,12 +208,21 @@ impl Aggregator {
         let mut holds: Vec<Hold> = Vec::new();
         let named = self.parse(event, &mut metrics, &mut failed).await;
         let (messages, objects, mut fates) = self.identify(named).await;
+        // A file is seen for the first time when a message naming it is received for the first time.
+        let mut first_receive = vec![false; objects.len()];
+        for message in &messages {
+            if message.receive_count <= 1 {
+                for &i in &message.objects {
+                    first_receive[i] = true;
+                }
+            }
+        }
         // While the breaker is open, a held message stays hidden at least until the cool-down ends.
         let mut hold_floor = Duration::ZERO;
         if !objects.is_empty() {
             metrics.add("FilesReceived", objects.len() as f64);
             hold_floor = self
-                .process(&objects, &mut fates, deadline, &mut metrics)
+                .process(&objects, &mut fates, &first_receive, deadline, &mut metrics)
                 .await;
         }
         for fate in &fates {
@@ -367,6 +389,7 @@ impl Aggregator {
         &self,
         objects: &[ObjectRef],
         fates: &mut [Fate],
+        first_receive: &[bool],
         deadline: SystemTime,
         metrics: &mut Metrics,
     ) -> Duration {
@@ -398,6 +421,8 @@ impl Aggregator {
                 margin_ms = limits.deadline_margin.as_millis() as u64,
                 "too little time left to start; the batch is handed back unclaimed"
             );
+            self.mark_held(objects, fates, first_receive, HoldReason::Deferred)
+                .await;
             settle_pending(fates, Retry::Deferred);
             return Duration::ZERO;
         }
@@ -407,6 +432,8 @@ impl Aggregator {
             metrics.set("BreakerOpen", 1.0);
             metrics.add("FailuresBreakerOpen", 1.0);
             metrics.set("BreakerRetryAfterSeconds", retry_after.as_secs_f64());
+            self.mark_held(objects, fates, first_receive, HoldReason::BreakerOpen)
+                .await;
             settle_pending(fates, Retry::Endpoint);
             return retry_after;
         }
@@ -430,12 +457,42 @@ impl Aggregator {
             );
             settle_pending(fates, Retry::Deferred);
         }
-        let to_release: Vec<usize> = claimed
+        let given_up: Vec<(usize, Option<HoldReason>)> = claimed
             .into_iter()
-            .filter(|&i| matches!(fates[i], Fate::Failed(_) | Fate::Dead { .. }))
+            .filter_map(|i| match fates[i] {
+                Fate::Failed(retry) => Some((i, Some(retry.hold_reason()))),
+                Fate::Dead { .. } => Some((i, None)),
+                _ => None,
+            })
             .collect();
-        self.release(objects, &to_release, &owner).await;
+        self.give_up(objects, &given_up, &owner).await;
         Duration::ZERO
+    }
+
+    /// Leaves a HELD record for each file still pending that this batch sees for the first time, before its
+    /// message goes back to the queue unclaimed; on later receives the record is already there.
+    async fn mark_held(
+        &self,
+        objects: &[ObjectRef],
+        fates: &[Fate],
+        first_receive: &[bool],
+        reason: HoldReason,
+    ) {
+        let first: Vec<usize> = (0..objects.len())
+            .filter(|&i| fates[i] == Fate::Pending && first_receive[i])
+            .collect();
+        futures::stream::iter(first)
+            .for_each_concurrent(self.config.download_concurrency, |i| async move {
+                if let Err(e) = self
+                    .idempotency
+                    .mark_held(&objects[i].identity(), reason)
+                    .await
+                {
+                    // Only the daily report loses: without the mark it cannot tell the file is queued.
+                    tracing::warn!(error = %e, "could not record a file as held");
+                }
+            })
+            .await;
     }
 
     /// The time an archive or a delivery may take now: what is left before the deadline less the margin,
@@ -838,16 +895,24 @@ impl Aggregator {
         }
     }
 
-    async fn release(&self, objects: &[ObjectRef], indexes: &[usize], owner: &str) {
-        futures::stream::iter(indexes.iter().copied())
-            .for_each_concurrent(self.config.download_concurrency, |i| async move {
-                if let Err(e) = self
-                    .idempotency
-                    .release(&objects[i].identity(), owner)
-                    .await
-                {
+    /// Gives up the claims of files not delivered: HELD with the reason for those whose message goes back to
+    /// the queue, removed for those dead-lettered (`None`).
+    async fn give_up(
+        &self,
+        objects: &[ObjectRef],
+        files: &[(usize, Option<HoldReason>)],
+        owner: &str,
+    ) {
+        futures::stream::iter(files.iter().copied())
+            .for_each_concurrent(self.config.download_concurrency, |(i, held)| async move {
+                let id = objects[i].identity();
+                let result = match held {
+                    Some(reason) => self.idempotency.hold(&id, owner, reason).await,
+                    None => self.idempotency.release(&id, owner).await,
+                };
+                if let Err(e) = result {
                     // The lease ends at the deadline anyway; the retry waits for it at most.
-                    tracing::warn!(error = %e, "could not release a claim");
+                    tracing::warn!(error = %e, "could not give up a claim");
                 }
             })
             .await;

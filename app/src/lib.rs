@@ -14,6 +14,7 @@ pub mod headers;
 pub mod idempotency;
 pub mod metrics;
 pub mod poller;
+pub mod probe;
 pub mod queue;
 pub mod receiver;
 pub mod version;
@@ -26,6 +27,20 @@ pub use handler::Aggregator;
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Logs as one JSON object per line, without timestamps (Lambda adds its own), filtered by `RUST_LOG` (default
+/// `info`): what every Lambda binary of the pipeline starts with.
+pub fn init_lambda_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
 }
 
 /// Now, as RFC 3339 (UTC).

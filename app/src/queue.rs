@@ -11,6 +11,15 @@ use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageAttrib
 /// SQS takes at most ten entries per batch call.
 const SQS_BATCH: usize = 10;
 
+/// The attributes of a message the handler dead-letters, which the daily report reads: why, in words.
+pub const REASON_ATTRIBUTE: &str = "reason";
+/// ... which kind of failure: `poison`, `gone`, `unreadable`, `oversize` (comma-separated when several).
+pub const KIND_ATTRIBUTE: &str = "kind";
+/// ... the id of the message in the source queue.
+pub const SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "source_message_id";
+/// ... and when (RFC 3339).
+pub const FAILED_AT_ATTRIBUTE: &str = "failed_at";
+
 /// A message to hide for a while.
 #[derive(Debug, Clone)]
 pub struct Hold {
@@ -63,10 +72,10 @@ impl Queues {
             .send_message()
             .queue_url(&self.dlq_url)
             .message_body(body)
-            .message_attributes("reason", text(reason)?)
-            .message_attributes("kind", text(kind)?)
-            .message_attributes("source_message_id", text(message_id)?)
-            .message_attributes("failed_at", text(&crate::now_rfc3339())?)
+            .message_attributes(REASON_ATTRIBUTE, text(reason)?)
+            .message_attributes(KIND_ATTRIBUTE, text(kind)?)
+            .message_attributes(SOURCE_MESSAGE_ID_ATTRIBUTE, text(message_id)?)
+            .message_attributes(FAILED_AT_ATTRIBUTE, text(&crate::now_rfc3339())?)
             .send()
             .await
             .map_err(|e| DisplayErrorContext(e).to_string())?;

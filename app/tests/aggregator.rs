@@ -153,14 +153,7 @@ async fn poison_and_deleted_objects_go_to_the_dlq_and_the_rest_is_delivered() {
         .send()
         .await
         .expect("delete");
-    stack
-        .sqs
-        .send_message()
-        .queue_url(&stack.queue_url)
-        .message_body("this is not an S3 event")
-        .send()
-        .await
-        .expect("send poison");
+    stack.send("this is not an S3 event").await;
 
     let invocations = stack.drain(&aggregator, &stack.poller(100), MINUTE).await;
     assert_eq!(
@@ -210,14 +203,7 @@ async fn a_503_fails_exactly_the_bundles_messages_and_they_are_delivered_later()
     for i in 0..5 {
         stack.upload(&format!("f{i}.txt"), vec![b'x'; 100]).await;
     }
-    stack
-        .sqs
-        .send_message()
-        .queue_url(&stack.queue_url)
-        .message_body("{}")
-        .send()
-        .await
-        .expect("poison");
+    stack.send("{}").await;
     let event = receive_batch(&stack, 6).await;
     assert_eq!(event.records.len(), 6);
     let file_messages: Vec<SqsMessage> = event

@@ -77,15 +77,7 @@ fn mapping(stack: &Stack, batch_size: usize, window: Duration) -> Mapping {
 async fn send(stack: &Stack, bodies: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut ids = Vec::new();
     for body in bodies {
-        let out = stack
-            .sqs
-            .send_message()
-            .queue_url(&stack.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .expect("send a message");
-        ids.push(out.message_id.expect("a message id"));
+        ids.push(stack.send(&body).await);
     }
     ids
 }

@@ -32,6 +32,24 @@ async fn files(stack: &Stack, prefix: &str, n: usize) -> Vec<SqsMessage> {
     messages
 }
 
+/// The status of every record (with the hold's reason for HELD ones), sorted.
+async fn statuses(stack: &Stack) -> Vec<String> {
+    let mut statuses: Vec<String> = stack
+        .claims()
+        .await
+        .iter()
+        .map(|record| {
+            let text = |name: &str| record.get(name).and_then(|v| v.as_s().ok()).cloned();
+            match (text("status"), text("hold_reason")) {
+                (Some(status), Some(reason)) => format!("{status} {reason}"),
+                (status, _) => status.unwrap_or_default(),
+            }
+        })
+        .collect();
+    statuses.sort();
+    statuses
+}
+
 fn assert_each_once(stack: &Stack, prefix: &str, n: usize) {
     let delivered = stack.delivered();
     for i in 0..n {
@@ -512,16 +530,18 @@ async fn a_full_temp_dir_loses_nothing_and_releases_every_claim() {
             "file {i}: delivered {was_delivered:?}, message failed {came_back}"
         );
     }
-    let claims = stack.claims().await;
+    // The rest were handed back: their claims are given up as HELD (deferred), which a retry may claim at once.
+    let statuses = statuses(&stack).await;
+    assert_eq!(statuses.len(), 6, "a record for every file: {statuses:?}");
     assert_eq!(
-        claims.len(),
+        statuses.iter().filter(|s| *s == "COMPLETED").count(),
         delivered.len(),
-        "claims of the rest released: {claims:?}"
+        "{statuses:?}"
     );
-    assert!(
-        claims
-            .iter()
-            .all(|c| c["status"].as_s().is_ok_and(|s| s == "COMPLETED"))
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "HELD deferred").count(),
+        failed.len(),
+        "{statuses:?}"
     );
     assert!(stack.dead_letters().await.is_empty());
     let left: Vec<_> = std::fs::read_dir(tmpfs.path()).expect("list").collect();
@@ -562,7 +582,11 @@ async fn a_deadline_too_close_starts_no_delivery_and_claims_nothing() {
         )
         .await;
     assert_eq!(failed_ids(&response), message_ids(&messages));
-    assert!(stack.claims().await.is_empty(), "nothing claimed");
+    assert_eq!(
+        statuses(&stack).await,
+        ["HELD deferred"; 3],
+        "nothing claimed; each file marked as waiting in the queue"
+    );
     assert!(stack.archived_keys().await.is_empty(), "nothing archived");
     assert!(stack.delivered().is_empty(), "nothing delivered");
     assert_eq!(metrics.documents()[0]["FilesDeferred"].as_f64(), Some(3.0));
@@ -596,7 +620,11 @@ async fn a_delivery_running_into_the_deadline_is_cut_and_handed_back() {
     let response = aggregator.handle(event_of(&messages), deadline).await;
     assert!(SystemTime::now() < deadline, "answered after the deadline");
     assert_eq!(failed_ids(&response), message_ids(&messages));
-    assert!(stack.claims().await.is_empty(), "every claim released");
+    assert_eq!(
+        statuses(&stack).await,
+        ["HELD deferred"; 2],
+        "every claim given up"
+    );
     assert!(stack.delivered().is_empty());
     assert_eq!(
         stack.archived_keys().await.len(),
@@ -611,6 +639,102 @@ async fn a_delivery_running_into_the_deadline_is_cut_and_handed_back() {
         "{document}"
     );
     assert!(document.get("FailuresTimeout").is_none(), "{document}");
+}
+
+/// A file whose message goes back to the queue leaves a HELD record saying when and why, so the daily report can
+/// tell a file waiting in the queue from one that is lost: a claim given up after the endpoint failed, and a
+/// file the open breaker turned away on its message's first receive; delivery then replaces it with COMPLETED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_returned_to_the_queue_leaves_a_held_record_until_it_is_delivered() {
+    let stack = Stack::start().await;
+    let mut raw = stack.raw_config();
+    raw.set("BREAKER_FAILURE_THRESHOLD", "1");
+    let aggregator = stack.aggregator(&raw);
+    stack.receiver.set_fault(Fault::Unavailable);
+    let failed_first = files(&stack, "held", 2).await;
+    let response = aggregator
+        .handle(event_of(&failed_first), SystemTime::now() + MINUTE)
+        .await;
+    assert_eq!(failed_ids(&response), message_ids(&failed_first));
+    assert_eq!(breaker_state(&stack).await.as_deref(), Some("OPEN"));
+    let turned_away = s3_message("refused", "refused/0.txt", b"refused");
+    stack.upload("refused/0.txt", b"refused".to_vec()).await;
+    let response = aggregator
+        .handle(
+            event_of(std::slice::from_ref(&turned_away)),
+            SystemTime::now() + MINUTE,
+        )
+        .await;
+    assert_eq!(failed_ids(&response), ["refused"]);
+
+    let mut held: Vec<(String, String, String)> = stack
+        .claims()
+        .await
+        .iter()
+        .map(|record| {
+            let text = |name: &str| {
+                record
+                    .get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let key = text("id")
+                .split_once('#')
+                .map(|(k, _)| k.to_string())
+                .unwrap_or_default();
+            assert!(
+                record
+                    .get("held_at_ms")
+                    .and_then(|v| v.as_n().ok())
+                    .is_some(),
+                "{record:?}"
+            );
+            (key, text("status"), text("hold_reason"))
+        })
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            (
+                "s3://landing/held/0.txt".to_string(),
+                "HELD".to_string(),
+                "endpoint-failed".to_string()
+            ),
+            (
+                "s3://landing/held/1.txt".to_string(),
+                "HELD".to_string(),
+                "endpoint-failed".to_string()
+            ),
+            (
+                "s3://landing/refused/0.txt".to_string(),
+                "HELD".to_string(),
+                "breaker-open".to_string()
+            ),
+        ]
+    );
+
+    stack.receiver.set_fault(Fault::None);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut all = failed_first.clone();
+    all.push(turned_away);
+    let response = aggregator
+        .handle(event_of(&all), SystemTime::now() + MINUTE)
+        .await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        failed_ids(&response)
+    );
+    let records = stack.claims().await;
+    assert_eq!(records.len(), 3);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["status"].as_s().is_ok_and(|s| s == "COMPLETED")),
+        "{records:?}"
+    );
 }
 
 /// Two events for one object version, one naming its version id and one not (as moto's never do): one file,

@@ -53,6 +53,8 @@ pub enum Error {
     },
     #[error("no free loopback port: {0}")]
     NoPort(#[source] std::io::Error),
+    #[error("moto server refused {call}: {answer}")]
+    Refused { call: String, answer: String },
 }
 
 /// The workspace root: this crate lives one level below it.
@@ -134,6 +136,94 @@ impl Moto {
     /// The endpoint URL to give the AWS SDK (`AWS_ENDPOINT_URL`).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// A Lambda function published in `versions` versions, with `alias` at version 1: what Terraform's applies
+    /// leave, for the tests of what moves the alias afterwards. moto runs no code and takes unsigned requests,
+    /// so this needs neither a zip nor the SDK (each version's "code" is a few distinct bytes).
+    pub fn publish_function(
+        &self,
+        function: &str,
+        versions: u32,
+        alias: &str,
+    ) -> Result<(), Error> {
+        let role = self.call(
+            "iam",
+            "POST",
+            "/",
+            "application/x-www-form-urlencoded",
+            &format!(
+                "Action=CreateRole&Version=2010-05-08&RoleName={function}&AssumeRolePolicyDocument=%7B%7D"
+            ),
+        )?;
+        let role = role
+            .split("<Arn>")
+            .nth(1)
+            .and_then(|rest| rest.split("</Arn>").next())
+            .unwrap_or_default();
+        // Base64 of distinct bytes per version (moto stores them as the code).
+        let code = |v: u32| format!("dmVy{v:04}");
+        let functions = "/2015-03-31/functions";
+        let json = "application/json";
+        self.call(
+            "lambda",
+            "POST",
+            functions,
+            json,
+            &format!(
+                r#"{{"FunctionName":"{function}","Runtime":"provided.al2023","Handler":"bootstrap","Role":"{role}","Code":{{"ZipFile":"{}"}},"Publish":true}}"#,
+                code(1)
+            ),
+        )?;
+        for v in 2..=versions {
+            self.call(
+                "lambda",
+                "PUT",
+                &format!("{functions}/{function}/code"),
+                json,
+                &format!(r#"{{"ZipFile":"{}","Publish":true}}"#, code(v)),
+            )?;
+        }
+        self.call(
+            "lambda",
+            "POST",
+            &format!("{functions}/{function}/aliases"),
+            json,
+            &format!(r#"{{"Name":"{alias}","FunctionVersion":"1"}}"#),
+        )?;
+        Ok(())
+    }
+
+    /// One unsigned request to `service`; the answer, or what was wrong with it.
+    fn call(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Result<String, Error> {
+        let refused = |answer: String| Error::Refused {
+            call: format!("{method} {path} ({service})"),
+            answer,
+        };
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).map_err(|e| refused(e.to_string()))?;
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: {content_type}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-2/{service}/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut answer = String::new();
+        stream
+            .write_all(request.as_bytes())
+            .and_then(|()| stream.read_to_string(&mut answer))
+            .map_err(|e| refused(e.to_string()))?;
+        let status = answer.split_whitespace().nth(1).unwrap_or_default();
+        if status.starts_with('2') {
+            Ok(answer)
+        } else {
+            Err(refused(answer))
+        }
     }
 
     fn wait_ready(&mut self, port: u16, limit: Duration) -> Result<(), Error> {

@@ -9,6 +9,8 @@
 //! - drift that moto makes up is ignored (`MOTO_UNECHOED` in infra-gen/src/render.rs: attributes it does not
 //!   echo as written), so a second deploy applies nothing;
 //! - no composite alarm (moto has no PutCompositeAlarm): each alarm notifies the topic itself;
+//! - no budget: moto cannot read a budget's subscribers back (DescribeSubscribersForNotification), so Terraform
+//!   would wait for it forever; and there is no bill to watch;
 //! - state is local (no S3 backend) and the provider's endpoints point at `var.aws_endpoint`.
 
 use infra_gen::config::{Endpoint, Sink};
@@ -22,7 +24,10 @@ pub fn environment() -> Environment {
     env.external_party.source_cidrs = vec!["127.0.0.0/8".into()];
     env.prevent_destroy = false;
     env.alarms.composite = false;
+    env.budget = None;
     // Debug for the aggregator only: the SDK's and HTTP stack's debug output is noise, and no place for secrets.
     env.function.rust_log = "info,app=debug".into();
+    // A week of reports is plenty on this machine (and moto forgets them when it stops anyway).
+    env.reporter.report_retention_days = 7;
     env
 }

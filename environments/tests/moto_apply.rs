@@ -11,9 +11,13 @@ fn local_applies_and_destroys_against_moto() {
     let moto = emulator::Moto::start().unwrap_or_else(|e| panic!("{e}"));
     let dir = infra_gen::terraform::copy(&common::generated("local")).expect("temp copy");
 
-    // moto stores Lambda code but never runs it, so any zip will do for var.lambda_package.
+    // moto stores Lambda code but never runs it, so any zip will do for each package variable.
     let package = dir.path().join("placeholder.zip");
     write_placeholder_zip(&package);
+    let validated = environments::local::environment()
+        .validate()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pipeline = infra_gen::Pipeline::new(&validated);
 
     let terraform = Terraform::new(dir.path(), Providers::find())
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -22,12 +26,14 @@ fn local_applies_and_destroys_against_moto() {
     terraform
         .init(&["-backend=false", "-input=false"])
         .unwrap_or_else(|e| panic!("{e}"));
-    let vars = [
+    let mut vars = vec![
         "-var".to_owned(),
         format!("aws_endpoint={}", moto.endpoint()),
-        "-var".to_owned(),
-        format!("lambda_package={}", package.display()),
     ];
+    for (_, variable) in pipeline.packages() {
+        vars.push("-var".to_owned());
+        vars.push(format!("{}={}", variable.name(), package.display()));
+    }
     let command = |verb: &str| {
         let mut args = vec![verb, "-auto-approve", "-input=false"];
         args.extend(vars.iter().map(String::as_str));

@@ -25,6 +25,7 @@ pub enum NameKind {
     SqsQueue,
     DynamoDbTable,
     LambdaFunction,
+    LambdaAlias,
     LambdaStatementId,
     IamRole,
     IamPolicy,
@@ -37,6 +38,10 @@ pub enum NameKind {
     EventRule,
     SnsTopic,
     SecurityGroup,
+    /// Route 53 Resolver endpoints, rules and rule associations.
+    Resolver,
+    InventoryConfiguration,
+    Budget,
 }
 
 /// Where each resource type keeps a name AWS checks: (type, attribute, rule).
@@ -49,6 +54,7 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
         "function_name",
         NameKind::LambdaFunction,
     ),
+    ("aws_lambda_alias", "name", NameKind::LambdaAlias),
     (
         "aws_lambda_permission",
         "statement_id",
@@ -75,6 +81,19 @@ pub const NAMED: &[(&str, &str, NameKind)] = &[
     ("aws_cloudwatch_event_rule", "name", NameKind::EventRule),
     ("aws_sns_topic", "name", NameKind::SnsTopic),
     ("aws_security_group", "name", NameKind::SecurityGroup),
+    ("aws_route53_resolver_endpoint", "name", NameKind::Resolver),
+    ("aws_route53_resolver_rule", "name", NameKind::Resolver),
+    (
+        "aws_route53_resolver_rule_association",
+        "name",
+        NameKind::Resolver,
+    ),
+    (
+        "aws_s3_bucket_inventory",
+        "name",
+        NameKind::InventoryConfiguration,
+    ),
+    ("aws_budgets_budget", "name", NameKind::Budget),
 ];
 
 /// Resource types that give nothing a name of their own (their `*_name` attributes, if any, refer to other
@@ -88,6 +107,7 @@ pub const UNNAMED: &[&str] = &[
     "aws_s3_bucket_policy",
     "aws_s3_bucket_notification",
     "aws_sqs_queue_policy",
+    "aws_sns_topic_policy",
     "aws_kms_key",
     "aws_secretsmanager_secret_rotation",
     "aws_lambda_event_source_mapping",
@@ -106,7 +126,16 @@ pub const UNNAMED: &[&str] = &[
     "aws_eip",
     "aws_nat_gateway",
     "aws_flow_log",
+    "aws_vpn_gateway",
+    "aws_customer_gateway",
+    "aws_vpn_connection",
+    "aws_vpn_connection_route",
+    "aws_ec2_transit_gateway_vpc_attachment",
+    "aws_ec2_transit_gateway_route",
+    "aws_dx_gateway_association",
 ];
+
+const RESOLVER_SOURCE: &str = "https://docs.aws.amazon.com/Route53/latest/APIReference/API_route53resolver_CreateResolverRule.html";
 
 /// The letters, digits and symbols a name may hold.
 struct Charset {
@@ -173,6 +202,12 @@ impl NameKind {
                 1..=64,
                 ALNUM_DASH_UNDERSCORE,
                 "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html",
+            ),
+            LambdaAlias => spec(
+                "Lambda alias names",
+                1..=128,
+                ALNUM_DASH_UNDERSCORE,
+                "https://docs.aws.amazon.com/lambda/latest/api/API_CreateAlias.html",
             ),
             LambdaStatementId => spec(
                 "Lambda permission statement ids",
@@ -254,6 +289,14 @@ impl NameKind {
                 ALNUM_DASH_UNDERSCORE,
                 "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html",
             ),
+            // The API reference does not state the rule; S3 refuses a longer id (AWS support, in aws-cdk#27793)
+            // and the console names the characters (cfn-lint#1550).
+            InventoryConfiguration => spec(
+                "S3 inventory configuration ids",
+                1..=64,
+                ALNUM_DASH_UNDERSCORE_DOT,
+                "https://github.com/aws/aws-cdk/issues/27793 and https://github.com/aws-cloudformation/cfn-lint/issues/1550",
+            ),
             SecurityGroup => spec(
                 "EC2 security group names",
                 1..=255,
@@ -262,6 +305,24 @@ impl NameKind {
                     text: "ASCII letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
                 },
                 "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html",
+            ),
+            Resolver => spec(
+                "Route 53 Resolver names",
+                1..=64,
+                Charset {
+                    allows: |c| c.is_ascii_alphanumeric() || "-_ ".contains(c),
+                    text: "ASCII letters, digits, - _ and spaces",
+                },
+                RESOLVER_SOURCE,
+            ),
+            Budget => spec(
+                "AWS Budgets budget names",
+                1..=100,
+                Charset {
+                    allows: |c| !c.is_control() && c != ':' && c != '\\',
+                    text: "printable characters other than : and \\",
+                },
+                "https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_Budget.html",
             ),
         }
     }
@@ -318,6 +379,14 @@ pub fn name(kind: NameKind, value: &str, fifo: bool) -> Result<(), Broken> {
         },
         NameKind::SecurityGroup if value.starts_with("sg-") => {
             broken("cannot start with sg-".into())
+        }
+        NameKind::Resolver if value.chars().all(|c| c.is_ascii_digit()) => {
+            broken("not digits only".into())
+        }
+        NameKind::Budget if value.contains("/action/") => broken("not containing /action/".into()),
+        // An all-digit name would read as a version number.
+        NameKind::LambdaAlias if value.chars().all(|c| c.is_ascii_digit()) => {
+            broken("not only digits (that is a version)".into())
         }
         _ => Ok(()),
     }
@@ -572,4 +641,103 @@ pub fn external_id(value: &str) -> Result<(), Broken> {
         });
     }
     Ok(())
+}
+
+/// A rule broken, cited from `source`.
+fn refuse(rule: String, source: &'static str) -> Result<(), Broken> {
+    Err(Broken { rule, source })
+}
+
+const CUSTOMER_GATEWAY_SOURCE: &str =
+    "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateCustomerGateway.html";
+
+/// Checks the BGP ASN of a customer gateway (the on-premise router) in `region`: 1 to 4,294,967,295
+/// (`bgp_asn` up to 2,147,483,647, `bgp_asn_extended` above), except the ASNs AWS reserves in a region.
+pub fn customer_gateway_asn(asn: u32, region: &str) -> Result<(), Broken> {
+    const RESERVED: [(u32, &str); 2] = [(7224, "us-east-1"), (9059, "eu-west-1")];
+    if asn == 0 {
+        return refuse(
+            "a customer gateway's BGP ASN is 1 to 4,294,967,295".into(),
+            CUSTOMER_GATEWAY_SOURCE,
+        );
+    }
+    match RESERVED
+        .iter()
+        .find(|(reserved, r)| *reserved == asn && *r == region)
+    {
+        Some((reserved, r)) => refuse(
+            format!("a customer gateway's BGP ASN is not {reserved}, reserved in {r}"),
+            CUSTOMER_GATEWAY_SOURCE,
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Checks the Amazon side ASN of a virtual private gateway: a private ASN, 64512 to 65534 or 4200000000 to
+/// 4294967294.
+pub fn amazon_side_asn(asn: u32) -> Result<(), Broken> {
+    if (64_512..=65_534).contains(&asn) || (4_200_000_000..=4_294_967_294).contains(&asn) {
+        return Ok(());
+    }
+    refuse(
+        format!(
+            "the Amazon side ASN of a virtual private gateway is private: 64512 to 65534 or 4200000000 to 4294967294 (this one is {asn})"
+        ),
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateVpnGateway.html",
+    )
+}
+
+/// Checks the id of an existing Transit Gateway: `tgw-` and 8 or 17 lowercase hexadecimal digits.
+pub fn transit_gateway_id(id: &str) -> Result<(), Broken> {
+    let digits = id.strip_prefix("tgw-").unwrap_or_default();
+    let hex = digits
+        .chars()
+        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    if hex && matches!(digits.len(), 8 | 17) {
+        return Ok(());
+    }
+    refuse(
+        format!(
+            "a Transit Gateway id is tgw- and 8 or 17 lowercase hexadecimal digits ({id:?} is not)"
+        ),
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html",
+    )
+}
+
+/// Checks the id of an existing Direct Connect gateway: a UUID (8-4-4-4-12 hexadecimal digits).
+pub fn direct_connect_gateway_id(id: &str) -> Result<(), Broken> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let shaped = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+    if shaped {
+        return Ok(());
+    }
+    refuse(
+        format!(
+            "a Direct Connect gateway id is a UUID such as 5f294f92-bafb-4011-916d-9b0bd0d0e0f0 ({id:?} is not)"
+        ),
+        "https://docs.aws.amazon.com/directconnect/latest/APIReference/API_DirectConnectGateway.html",
+    )
+}
+
+/// Checks the domain a Resolver rule forwards: at most 256 characters, dot-separated labels of 1 to 63
+/// letters, digits and inner hyphens, written without the root's trailing dot.
+pub fn resolver_domain(domain: &str) -> Result<(), Broken> {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if domain.len() <= 256 && domain.split('.').all(label_ok) {
+        return Ok(());
+    }
+    refuse(
+        format!(
+            "a forwarded domain is at most 256 characters of dot-separated labels, each 1 to 63 letters, digits and inner hyphens, without a trailing dot ({domain:?} is not)"
+        ),
+        RESOLVER_SOURCE,
+    )
 }

@@ -68,10 +68,12 @@ impl Sink {
 /// The server the aggregator talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// A real on-premise server reached over the private network (VPN or Direct Connect routed to the VPC).
+    /// A real on-premise server reached over the private network: the link of `network.on_premise`.
     OnPremise {
+        /// Its host is an address in `cidrs`, or a name under `network.on_premise.dns`'s domain.
         url: String,
-        /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows.
+        /// The server's address ranges: the only non-AWS destinations the Lambda's security group allows,
+        /// inside the ranges `network.on_premise` routes.
         cidrs: Vec<String>,
         port: u16,
         /// The largest request body the server (or a proxy in front of it, such as nginx's
@@ -120,6 +122,84 @@ pub struct Network {
     pub public_subnet: Option<Subnet>,
     /// Interface endpoints (VPC endpoints), by service name suffix; moto's local stack may leave some out.
     pub interface_endpoints: Vec<&'static str>,
+    /// The private route to an on-premise endpoint and how its names resolve; `None` when the endpoint is not
+    /// on-premise (dev's mock receiver, local's process).
+    pub on_premise: Option<OnPremise>,
+}
+
+/// How the function's subnets reach the on-premise network: the ranges routed, over which link, and the DNS
+/// forwarding for the endpoint's name. Validated by [`crate::on_premise`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnPremise {
+    /// The on-premise ranges the private subnets route over the link, and nothing else: they hold the
+    /// endpoint's ranges (the security group's egress) and the DNS servers.
+    pub cidrs: Vec<String>,
+    pub link: Link,
+    /// Forwarding of the on-premise domain to the on-premise DNS servers; `None` when the endpoint's URL
+    /// names an address.
+    pub dns: Option<OnPremiseDns>,
+}
+
+/// The link between the VPC and the on-premise network, one of the three AWS offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// An existing Transit Gateway the network team runs, already connected to on-premise (by its own VPN or
+    /// Direct Connect): the private subnets are attached to it and the on-premise ranges routed to it.
+    TransitGateway { transit_gateway_id: String },
+    /// A site-to-site VPN this stack creates (two IPsec tunnels) to the on-premise router.
+    Vpn(Vpn),
+    /// An existing Direct Connect gateway: a virtual private gateway of the VPC is associated with it.
+    DirectConnect {
+        gateway_id: String,
+        /// The virtual private gateway's side of BGP (a private ASN).
+        amazon_side_asn: u32,
+    },
+}
+
+/// A site-to-site VPN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpn {
+    /// Where the tunnels end on the AWS side.
+    pub gateway: VpnGateway,
+    /// The on-premise router.
+    pub customer_gateway: CustomerGateway,
+    pub routing: VpnRouting,
+}
+
+/// The AWS end of a VPN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VpnGateway {
+    /// A virtual private gateway this stack attaches to the VPC.
+    VirtualPrivateGateway { amazon_side_asn: u32 },
+    /// An existing Transit Gateway: the VPN and the private subnets are both attached to it.
+    TransitGateway { transit_gateway_id: String },
+}
+
+/// The on-premise router a VPN connects to, as the network team gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerGateway {
+    /// The router's static public IPv4 address.
+    pub ip_address: String,
+    /// The router's BGP autonomous system number (AWS asks for one even with static routing).
+    pub bgp_asn: u32,
+}
+
+/// How the VPN learns which on-premise ranges lie behind which tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpnRouting {
+    /// BGP over both tunnels: a tunnel that goes down is withdrawn by itself (AWS's recommendation).
+    Bgp,
+    /// The on-premise ranges as static routes of the VPN, for routers without BGP.
+    Static,
+}
+
+/// The on-premise domain and the servers that answer for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnPremiseDns {
+    /// Names under this domain are forwarded (e.g. `onprem.example.internal`); nothing else is.
+    pub domain: String,
+    /// The on-premise DNS servers' addresses, inside [`OnPremise::cidrs`].
+    pub servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,11 +253,12 @@ pub struct Redelivery {
     pub outage_to_survive: Duration,
 }
 
+/// The backlog alarm fires above one hour of the declared traffic's files (`Traffic::files_per_hour`), and
+/// the latency alarms watch the objective over windows the traffic fills (`crate::watch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarms {
     /// Where alarms are sent; production must have one.
     pub email: Option<String>,
-    pub queue_depth_threshold: u32,
     /// A backlog older than this is an incident (1 hour).
     pub oldest_message_age_seconds: u32,
     /// One composite alarm notifies instead of each alarm (moto cannot create composite alarms).
@@ -193,6 +274,23 @@ pub struct Storage {
     pub archive_deep_archive_after_days: u32,
 }
 
+/// The daily reconciliation report (`reporter/`): when it runs, its function, and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reporter {
+    /// When the report of the day before runs, UTC (hour, minute): after the day's last file can have been
+    /// delivered (the batching window and the aggregator's timeout past midnight).
+    pub runs_at: (u8, u8),
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    /// How many days reports are kept in the reports bucket.
+    pub report_retention_days: u32,
+    /// Read the day's versions from a daily S3 Inventory of the landing bucket (delivered into the reports
+    /// bucket) instead of listing the bucket: what a volume of 100× the seeds needs.
+    pub inventory: bool,
+    /// Prefixes of the landing bucket listed at once.
+    pub list_concurrency: u32,
+}
+
 /// The traffic the environment must carry within the latency objective; validation plays it through the
 /// latency model (`latency.rs`). Defaults: the seeds' volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +302,46 @@ pub struct Traffic {
     pub file_bytes: u32,
     /// The link to the endpoint, shared by every delivery (a VPN, Direct Connect, the NAT gateway's internet).
     pub endpoint_megabits_per_second: u32,
+}
+
+impl Traffic {
+    /// The files one hour of the declared average brings: the backlog that is an incident.
+    pub fn files_per_hour(&self) -> u32 {
+        self.average_files_per_second.saturating_mul(3600)
+    }
+}
+
+/// How `cargo xtask deploy` moves the aggregator's `live` alias, which the queue invokes, to the version the
+/// deploy published (`cargo xtask rollback` moves it back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Every invocation goes to the new version at once.
+    AllAtOnce,
+    /// `weight_percent` of the invocations go to the new version for `bake`, while the function's error alarm
+    /// and the latency alarms are watched; then all of them, or, as soon as one of those alarms fires, none
+    /// (rolled back without anyone's help). `bake` must let every watched alarm see a whole period.
+    Canary { weight_percent: u32, bake: Duration },
+}
+
+/// Whether a budget alert looks at what was spent or at what AWS forecasts for the month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    Actual,
+    Forecasted,
+}
+
+/// An alert when the spend passes `percent` of the monthly limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetAlert {
+    pub percent: u32,
+    pub spend: Spend,
+}
+
+/// The monthly cost budget of the environment's account, alerting the alarm topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    pub monthly_usd: u32,
+    pub alerts: Vec<BudgetAlert>,
 }
 
 /// An environment as written in `environments/src/<name>.rs`.
@@ -232,6 +370,11 @@ pub struct Environment {
     /// How often the endpoint credentials are rotated (`cargo xtask secret <env> --rotate`, then `--promote`):
     /// a secret is due this long after its current version was created.
     pub credentials_rotation_interval: Duration,
+    pub reporter: Reporter,
+    pub release: Release,
+    /// `None` only where there is no bill: the local environment in moto (which cannot read a budget's
+    /// subscribers back, docs/emulator-gaps.md).
+    pub budget: Option<Budget>,
 }
 
 impl Environment {
@@ -264,7 +407,16 @@ impl Environment {
                     },
                 ],
                 public_subnet: None,
-                interface_endpoints: vec!["sqs", "secretsmanager", "kms", "logs", "monitoring"],
+                // SNS: the daily report publishes its summary to the alarm topic.
+                interface_endpoints: vec![
+                    "sqs",
+                    "secretsmanager",
+                    "kms",
+                    "logs",
+                    "monitoring",
+                    "sns",
+                ],
+                on_premise: None,
             },
             storage: Storage {
                 landing_expiry_days: 7,
@@ -304,7 +456,6 @@ impl Environment {
             },
             alarms: Alarms {
                 email: None,
-                queue_depth_threshold: 10_000,
                 oldest_message_age_seconds: 3_600,
                 composite: true,
             },
@@ -318,6 +469,38 @@ impl Environment {
                 endpoint_megabits_per_second: 100,
             },
             credentials_rotation_interval: Duration::from_secs(90 * 86_400),
+            reporter: Reporter {
+                runs_at: (8, 0),
+                memory_mb: 1024,
+                timeout_seconds: 900,
+                // Production keeps a year and a month of reports (a month-on-month audit); elsewhere a month.
+                report_retention_days: if kind == Kind::Production { 400 } else { 30 },
+                inventory: false,
+                list_concurrency: 8,
+            },
+            release: if kind == Kind::Production {
+                Release::Canary {
+                    weight_percent: 10,
+                    bake: Duration::from_secs(15 * 60),
+                }
+            } else {
+                Release::AllAtOnce
+            },
+            // About 1.5 times the model's bill for the seeds' volume (docs/performance-model.md: 389 USD a month
+            // for prod, 413 for dev): a month that crosses it is not ordinary traffic.
+            budget: Some(Budget {
+                monthly_usd: 600,
+                alerts: vec![
+                    BudgetAlert {
+                        percent: 80,
+                        spend: Spend::Actual,
+                    },
+                    BudgetAlert {
+                        percent: 100,
+                        spend: Spend::Forecasted,
+                    },
+                ],
+            }),
         }
     }
 
@@ -346,7 +529,11 @@ impl Environment {
                 ),
             );
         }
+        crate::on_premise::check(&self, &mut v);
         self.check_external_party(&mut v);
+        self.check_reporter(&mut v);
+        crate::watch::check_release(&self, &mut v);
+        self.check_budget(&mut v);
         let sizing = crate::sizing::check(&self, &mut v);
         let retention = schedule.map(|s| crate::retention::check(&self, s, &mut v));
         // The model needs settings that are valid in themselves; it runs last, on an environment that is.
@@ -628,6 +815,42 @@ impl Environment {
         }
     }
 
+    fn check_budget(&self, v: &mut Violations) {
+        let Some(budget) = &self.budget else {
+            if self.kind != Kind::Local {
+                v.push(
+                    "budget",
+                    "a deployed environment has a bill to watch (a flood of files or a loop costs money before any health alarm fires): set a monthly budget".into(),
+                );
+            }
+            return;
+        };
+        if budget.monthly_usd == 0 {
+            v.push(
+                "budget.monthly_usd",
+                "a budget of 0 USD alerts every month from the first cent: set the most the environment may cost in a month".into(),
+            );
+        }
+        if budget.alerts.is_empty() {
+            v.push(
+                "budget.alerts",
+                "a budget without alerts tells nobody: add at least one (e.g. 80% actual, 100% forecasted)"
+                    .into(),
+            );
+        }
+        for alert in &budget.alerts {
+            if !(1..=1000).contains(&alert.percent) {
+                v.push(
+                    "budget.alerts",
+                    format!(
+                        "{}% is not a useful threshold: use 1..=1000 percent of budget.monthly_usd",
+                        alert.percent
+                    ),
+                );
+            }
+        }
+    }
+
     fn check_external_party(&self, v: &mut Violations) {
         let party = &self.external_party;
         if let Err(broken) = crate::aws_rules::external_id(&party.external_id) {
@@ -649,6 +872,65 @@ impl Environment {
                 format!(
                     "{prefix:?} must be a key prefix such as \"incoming/\": letters, digits and - _ . /, not starting with / and ending with /, because it is the only place the uploader may put (and IAM would read * ? $ as wildcards or variables)"
                 ),
+            );
+        }
+    }
+
+    fn check_reporter(&self, v: &mut Violations) {
+        let r = &self.reporter;
+        let (hour, minute) = r.runs_at;
+        if hour > 23 || minute > 59 {
+            v.push(
+                "reporter.runs_at",
+                format!(
+                    "({hour}, {minute}) is not a time of day: give (hour 0-23, minute 0-59), UTC"
+                ),
+            );
+        }
+        // A file that lands at 23:59:59 is in a batch within the batching window, delivered within the
+        // aggregator's timeout: a report earlier than that would count it as not yet delivered.
+        let after_midnight = u32::from(hour) * 3600 + u32::from(minute) * 60;
+        let settled = self.mapping.batching_window_seconds + self.function.timeout_seconds;
+        if after_midnight < settled {
+            v.push(
+                "reporter.runs_at",
+                format!(
+                    "{hour:02}:{minute:02} UTC is {after_midnight} s after midnight, before the day's last file can have been delivered (the batching window, {} s, plus the aggregator's timeout, {} s): run it at {:02}:{:02} or later",
+                    self.mapping.batching_window_seconds,
+                    self.function.timeout_seconds,
+                    settled.div_ceil(60) / 60,
+                    settled.div_ceil(60) % 60
+                ),
+            );
+        }
+        if !(1..=900).contains(&r.timeout_seconds) {
+            v.push(
+                "reporter.timeout_seconds",
+                format!(
+                    "{} s is outside Lambda's range 1..=900 s",
+                    r.timeout_seconds
+                ),
+            );
+        }
+        if !(128..=10_240).contains(&r.memory_mb) {
+            v.push(
+                "reporter.memory_mb",
+                format!(
+                    "{} MB is outside Lambda's range 128..=10240 MB",
+                    r.memory_mb
+                ),
+            );
+        }
+        if r.report_retention_days == 0 {
+            v.push(
+                "reporter.report_retention_days",
+                "0 days would delete each report as it is written: keep them at least a day".into(),
+            );
+        }
+        if !(1..=256).contains(&r.list_concurrency) {
+            v.push(
+                "reporter.list_concurrency",
+                format!("{} is outside 1..=256", r.list_concurrency),
             );
         }
     }

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use handlebars::Handlebars;
 use serde_json::{Value, json};
 
-use crate::config::{Endpoint, Kind, Sink};
-use crate::pipeline::{ARCHIVE_KEY_LAYOUT, DASHBOARD_FILE, METRIC_NAMESPACE, Pipeline};
+use crate::config::{Endpoint, Kind, Link, Release, Sink, Spend, Vpn, VpnGateway, VpnRouting};
+use crate::link::{DH_GROUPS, ENCRYPTION, IKE_VERSIONS, INTEGRITY};
+use crate::on_premise::{host_and_port, placeholders};
+use crate::pipeline::{ARCHIVE_KEY_LAYOUT, DASHBOARD_FILE, LIVE_ALIAS, METRIC_NAMESPACE, Pipeline};
 use crate::retention::{human, human_up};
 use crate::tf::HEADER;
 
@@ -90,6 +92,52 @@ fn facts(p: &Pipeline) -> Value {
         })))
         .collect();
     let local = env.kind == Kind::Local;
+    // The objective's lines on the latency widget, in the metric's unit (ms).
+    let objective: Vec<Value> = crate::watch::latency_watches(env)
+        .iter()
+        .map(|w| {
+            json!({
+                "stat": w.percentile.to_string(),
+                "label": format!("objective: {} within {} s", w.percentile.percent(), w.limit_seconds),
+                "limit_ms": u64::from(w.limit_seconds) * 1000,
+            })
+        })
+        .collect();
+    let watched: Vec<String> = p
+        .release_alarms()
+        .iter()
+        .map(|a| format!("`{}`", a.alarm_name))
+        .collect();
+    let release = match env.release {
+        Release::AllAtOnce => "all at once: the alias moves to the new version".to_string(),
+        Release::Canary {
+            weight_percent,
+            bake,
+        } => format!(
+            "as a canary: {weight_percent}% of invocations go to the new version for {} min, while {} are watched; then 100%, or, as soon as one of them is in ALARM, back to the previous version by itself",
+            bake.as_secs().div_ceil(60),
+            watched.join(", ")
+        ),
+    };
+    let budget = p.budget.as_ref().map(|budget| {
+        let alerts: Vec<String> = budget
+            .alerts
+            .iter()
+            .map(|a| {
+                let spend = match a.spend {
+                    Spend::Actual => "actual",
+                    Spend::Forecasted => "forecasted",
+                };
+                format!("{}% ({spend})", a.percent)
+            })
+            .collect();
+        json!({"name": budget.budget_name, "usd": budget.monthly_usd, "alerts": alerts.join(", ")})
+    });
+    let release_facts = json!({
+        "live_alias": LIVE_ALIAS,
+        "release": release,
+        "budget": budget,
+    });
     // The limits a file meets on its way, in a second object: one json! of every fact exceeds the macro's
     // recursion limit.
     let limits = json!({
@@ -103,6 +151,20 @@ fn facts(p: &Pipeline) -> Value {
         "object_max_bytes": sizing.object_max_bytes,
         "ephemeral_storage_mb": env.function.ephemeral_storage_mb,
         "request_limits": request_limits.why,
+        "latency_objective": objective,
+        "latency_window_seconds": crate::watch::LATENCY_WINDOW_STEP_SECONDS,
+    });
+    let reporter = &p.reporter;
+    let (hour, minute) = env.reporter.runs_at;
+    let report = json!({
+        "reports_bucket": reporter.reports.bucket,
+        "reports_prefix": crate::pipeline::REPORTS_PREFIX,
+        "reporter": reporter.reporter.function_name,
+        "reporter_log_group": reporter.reporter_logs.group_name,
+        "report_time": format!("{hour:02}:{minute:02}"),
+        "report_schedule": reporter.daily_report.schedule_name,
+        "report_retention_days": env.reporter.report_retention_days,
+        "inventory": reporter.landing_inventory.is_some(),
     });
     let mut facts = json!({
         "env": env.name,
@@ -146,8 +208,117 @@ fn facts(p: &Pipeline) -> Value {
             Endpoint::MockReceiver => name("the mock receiver's function URL (output receiver_url)"),
         },
     });
-    if let (Some(facts), Some(limits)) = (facts.as_object_mut(), limits.as_object()) {
-        facts.extend(limits.clone());
+    for more in [limits, report, release_facts] {
+        if let (Some(facts), Some(more)) = (facts.as_object_mut(), more.as_object()) {
+            facts.extend(more.clone());
+        }
+    }
+    if let Some(facts) = facts.as_object_mut() {
+        facts.insert("on_premise".into(), on_premise(p));
     }
     facts
+}
+
+/// The route to the on-premise endpoint as the runbook tells it (what the network team provides, how to
+/// check the path), or null when the endpoint is not on-premise.
+fn on_premise(p: &Pipeline) -> Value {
+    let env = p.validated.env();
+    let (
+        Some(on_premise),
+        Endpoint::OnPremise {
+            url, cidrs, port, ..
+        },
+    ) = (&env.network.on_premise, env.sink.endpoint())
+    else {
+        return Value::Null;
+    };
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let transit_gateway = match &on_premise.link {
+        Link::TransitGateway { transit_gateway_id }
+        | Link::Vpn(Vpn {
+            gateway: VpnGateway::TransitGateway { transit_gateway_id },
+            ..
+        }) => Some(transit_gateway_id.clone()),
+        _ => None,
+    };
+    let vpn = match &on_premise.link {
+        Link::Vpn(vpn) => json!({
+            "ip": vpn.customer_gateway.ip_address,
+            "asn": vpn.customer_gateway.bgp_asn,
+            "bgp": vpn.routing == VpnRouting::Bgp,
+            "amazon_side_asn": match vpn.gateway {
+                VpnGateway::VirtualPrivateGateway { amazon_side_asn } => Some(amazon_side_asn),
+                VpnGateway::TransitGateway { .. } => None,
+            },
+            "logs": p.on_premise.as_ref().and_then(|l| l.tunnel_logs.as_ref()).map(|l| l.group_name.clone()),
+            "proposals": format!(
+                "{}; {}; {}; Diffie-Hellman groups {}",
+                IKE_VERSIONS.join(", "),
+                ENCRYPTION.join(", "),
+                INTEGRITY.join(", "),
+                DH_GROUPS.map(|g| g.to_string()).join(", "),
+            ),
+        }),
+        _ => Value::Null,
+    };
+    let direct_connect = match &on_premise.link {
+        Link::DirectConnect {
+            gateway_id,
+            amazon_side_asn,
+        } => json!({"gateway_id": gateway_id, "amazon_side_asn": amazon_side_asn}),
+        _ => Value::Null,
+    };
+    let link = match &on_premise.link {
+        Link::TransitGateway { transit_gateway_id } => format!(
+            "the existing Transit Gateway `{transit_gateway_id}`, to which the private subnets are attached"
+        ),
+        Link::Vpn(vpn) => format!(
+            "a site-to-site VPN (two IPsec tunnels, {}) from {} to the on-premise router",
+            match vpn.routing {
+                VpnRouting::Bgp => "BGP",
+                VpnRouting::Static => "static routes",
+            },
+            match &vpn.gateway {
+                VpnGateway::VirtualPrivateGateway { .. } =>
+                    "a virtual private gateway of the VPC".to_owned(),
+                VpnGateway::TransitGateway { transit_gateway_id } =>
+                    format!("the existing Transit Gateway `{transit_gateway_id}`"),
+            }
+        ),
+        Link::DirectConnect { gateway_id, .. } => format!(
+            "the existing Direct Connect gateway `{gateway_id}`, associated with a virtual private gateway of the VPC"
+        ),
+    };
+    let subnets: Vec<String> = env
+        .network
+        .private_subnets
+        .iter()
+        .map(|s| s.cidr.clone())
+        .collect();
+    let host = host_and_port(url).map(|(host, _)| host).unwrap_or_default();
+    json!({
+        "link": link,
+        "vpn": vpn,
+        "transit_gateway": transit_gateway,
+        "direct_connect": direct_connect,
+        "cidrs": list(&on_premise.cidrs),
+        "endpoint_cidrs": list(cidrs),
+        "port": port,
+        "host": host,
+        "subnets": list(&subnets),
+        "vpc_cidr": env.network.vpc_cidr,
+        "route_table": format!("{}-private", env.name_prefix),
+        "flow_logs": p.flow_logs.group_name,
+        "dns": on_premise.dns.as_ref().map(|dns| json!({
+            "domain": dns.domain,
+            "servers": list(&dns.servers),
+        })),
+        "placeholders": placeholders(on_premise, url),
+    })
 }

@@ -1,5 +1,5 @@
-//! Lambda functions from cargo-lambda zips, their log groups, the SQS event source mapping, and the dev
-//! mock receiver's function URL.
+//! Lambda functions from cargo-lambda zips, their log groups, the alias a release moves, the SQS event
+//! source mapping, and the dev mock receiver's function URL.
 
 use std::collections::BTreeMap;
 
@@ -47,7 +47,8 @@ pub struct VpcPlacement {
 }
 
 /// A `provided.al2023` function whose code is the zip cargo-lambda built, passed in as a variable so a
-/// changed binary changes `source_code_hash` and redeploys.
+/// changed binary changes `source_code_hash` and redeploys. With `publish`, every change of code or
+/// configuration is published as a new numbered version, which an [`Alias`] can point at.
 #[derive(Debug, Clone)]
 pub struct Function {
     pub name: &'static str,
@@ -65,6 +66,7 @@ pub struct Function {
     pub vpc: Option<VpcPlacement>,
     pub layers: Vec<String>,
     pub key_arn: Expr,
+    pub publish: bool,
     /// The role's policy and the log group must exist before the function first runs.
     pub after: Vec<Ref>,
 }
@@ -80,6 +82,11 @@ impl Function {
 
     pub fn function_name(&self) -> Expr {
         self.r().attr("function_name")
+    }
+
+    /// The version the last apply published (`$LATEST` without `publish`).
+    pub fn version(&self) -> Expr {
+        self.r().attr("version")
     }
 }
 
@@ -101,6 +108,7 @@ impl Block for Function {
             "reserved_concurrent_executions": self.reserved_concurrency,
             "kms_key_arn": self.key_arn,
             "environment": {"variables": self.environment},
+            "publish": self.publish,
             "depends_on": self.after.iter().map(Ref::address).collect::<Vec<_>>(),
         });
         if !self.layers.is_empty() {
@@ -116,11 +124,52 @@ impl Block for Function {
     }
 }
 
+/// An alias of a function's published versions, created by Terraform at the version the first apply
+/// published. From then on `cargo xtask deploy` and `rollback` move it (its version, the canary's weighted
+/// routing, and the release record they keep in its description), so Terraform ignores those three
+/// attributes: an apply never undoes a release, and a release never shows up as drift.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    pub name: &'static str,
+    pub alias_name: &'static str,
+    pub function_name: Expr,
+    pub function_version: Expr,
+}
+
+impl Alias {
+    /// What Terraform leaves to the release commands.
+    pub const RELEASED_ATTRIBUTES: [&'static str; 3] =
+        ["function_version", "routing_config", "description"];
+
+    pub fn r(&self) -> Ref {
+        Ref::resource("aws_lambda_alias", self.name)
+    }
+
+    pub fn arn(&self) -> Expr {
+        self.r().attr("arn")
+    }
+}
+
+impl Block for Alias {
+    fn render(&self, f: &mut FileWriter<'_>) {
+        f.resource(
+            &self.r(),
+            json!({
+                "name": self.alias_name,
+                "function_name": self.function_name,
+                "function_version": self.function_version,
+                "lifecycle": {"ignore_changes": Alias::RELEASED_ATTRIBUTES},
+            }),
+        );
+    }
+}
+
 /// The SQS event source mapping, reporting partial batch failures (without which a partial response is ignored).
 #[derive(Debug, Clone)]
 pub struct Mapping {
     pub name: &'static str,
     pub queue_arn: Expr,
+    /// What the queue invokes: the `live` alias, so a release decides which version that is.
     pub function_arn: Expr,
     pub batch_size: u32,
     pub batching_window_seconds: u32,

@@ -7,6 +7,7 @@
 //! runs the real Terraform over it.
 
 pub mod aws_rules;
+pub mod cidr;
 pub mod config;
 pub mod conformance;
 pub mod docs;
@@ -15,19 +16,23 @@ pub mod function;
 pub mod iam;
 pub mod identity;
 pub mod latency;
+pub mod link;
 pub mod monitoring;
 pub mod network;
+pub mod on_premise;
 pub mod output;
 pub mod pipeline;
 pub mod queue;
 pub mod render;
 pub mod retention;
+pub mod schedule;
 pub mod secrets;
 pub mod sizing;
 pub mod storage;
 pub mod tables;
 pub mod terraform;
 pub mod tf;
+pub mod watch;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
-//! The VPC the aggregator runs in: private subnets, VPC endpoints for every AWS service it calls, each with a
-//! policy that lets through only this environment's resources, and a security group whose egress is only those
-//! endpoints and the delivery endpoint.
+//! The VPC the functions run in: private subnets, VPC endpoints for every AWS service they call, each with a
+//! policy that lets through only this environment's resources, and a security group per function whose egress
+//! is only those endpoints (and, for the aggregator, the delivery endpoint).
 
 use std::collections::BTreeMap;
 
@@ -39,7 +39,24 @@ pub enum Peer {
     PrefixList(Expr),
 }
 
-/// One TCP rule of a security group: `group` lets traffic to or from `peer` on `port`.
+/// The transport a security group rule lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    /// DNS only (the resolver endpoint's queries).
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// One rule of a security group: `group` lets `protocol` traffic to or from `peer` on `port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityGroupRule {
     /// The Terraform name of the rule.
@@ -47,6 +64,7 @@ pub struct SecurityGroupRule {
     pub direction: Direction,
     pub group: Ref,
     pub peer: Peer,
+    pub protocol: Protocol,
     pub port: u16,
     pub description: String,
 }
@@ -58,7 +76,7 @@ impl Block for SecurityGroupRule {
             Direction::Egress => "aws_vpc_security_group_egress_rule",
         };
         let mut body = json!({
-            "ip_protocol": "tcp",
+            "ip_protocol": self.protocol.as_str(),
             "from_port": self.port,
             "to_port": self.port,
             "security_group_id": self.group.attr("id"),
@@ -87,6 +105,9 @@ pub struct Network {
     pub receiver: bool,
     /// The policy of each endpoint, by service name suffix (`s3`, `sqs`, ...): see [`endpoint_policies`].
     pub endpoint_policies: BTreeMap<&'static str, PolicyDocument>,
+    /// The on-premise DNS servers the resolver endpoint forwards to ([`crate::link::OnPremiseDns`]); its
+    /// security group lets DNS out to them and nothing else. Empty: no resolver endpoint.
+    pub dns_servers: Vec<String>,
 }
 
 /// The IAM action prefix of an endpoint's service.
@@ -174,7 +195,7 @@ impl Block for FlowLog {
 const GATEWAY_SERVICES: [&str; 2] = ["s3", "dynamodb"];
 
 /// `a`, `b`, ... for the n-th subnet: Terraform names must not depend on a list's order of evaluation.
-fn letter(index: usize) -> char {
+pub fn letter(index: usize) -> char {
     (b'a' + (index % 26) as u8) as char
 }
 
@@ -211,11 +232,22 @@ impl Network {
         Ref::resource("aws_security_group", "receiver")
     }
 
+    /// The daily report's security group.
+    pub fn reporter_sg(&self) -> Ref {
+        Ref::resource("aws_security_group", "reporter")
+    }
+
     fn endpoints_sg(&self) -> Ref {
         Ref::resource("aws_security_group", "endpoints")
     }
 
-    fn private_routes(&self) -> Ref {
+    /// The on-premise DNS forwarding's resolver endpoint's security group.
+    pub fn resolver_sg(&self) -> Ref {
+        Ref::resource("aws_security_group", "resolver")
+    }
+
+    /// The private subnets' route table.
+    pub fn private_routes(&self) -> Ref {
         Ref::resource("aws_route_table", "private")
     }
 
@@ -255,12 +287,24 @@ impl Network {
                 "The dev mock receiver Lambda: egress to the interface VPC endpoints only",
             ));
         }
+        if !self.dns_servers.is_empty() {
+            groups.push((
+                self.resolver_sg(),
+                "resolver",
+                "Route 53 Resolver outbound endpoint: DNS to the on-premise DNS servers only",
+            ));
+        }
+        groups.push((
+            self.reporter_sg(),
+            "reporter",
+            "The daily report Lambda: egress to the VPC endpoints only",
+        ));
         groups
     }
 
     /// Every rule of the security groups: each function in the VPC reaches the interface endpoints (and they
-    /// accept it), the aggregator reaches the gateway endpoints' prefix lists and the delivery endpoint, and
-    /// nothing else is allowed.
+    /// accept it), the aggregator and the reporter reach the gateway endpoints' prefix lists, the aggregator the
+    /// delivery endpoint, and nothing else is allowed.
     pub fn security_group_rules(&self) -> Vec<SecurityGroupRule> {
         let endpoints = self.endpoints_sg();
         let aggregator = self.aggregator_sg();
@@ -268,6 +312,7 @@ impl Network {
         if self.receiver {
             functions.push(("receiver", self.receiver_sg(), "the mock receiver"));
         }
+        functions.push(("reporter", self.reporter_sg(), "the reporter"));
         let mut rules = Vec::new();
         for (name, group, who) in functions {
             rules.push(SecurityGroupRule {
@@ -275,6 +320,7 @@ impl Network {
                 direction: Direction::Ingress,
                 group: endpoints.clone(),
                 peer: Peer::Group(group.clone()),
+                protocol: Protocol::Tcp,
                 port: 443,
                 description: format!("HTTPS from {who}"),
             });
@@ -283,19 +329,26 @@ impl Network {
                 direction: Direction::Egress,
                 group,
                 peer: Peer::Group(endpoints.clone()),
+                protocol: Protocol::Tcp,
                 port: 443,
                 description: "HTTPS to the interface VPC endpoints".into(),
             });
         }
-        for service in GATEWAY_SERVICES {
-            rules.push(SecurityGroupRule {
-                name: format!("aggregator_to_{service}"),
-                direction: Direction::Egress,
-                group: aggregator.clone(),
-                peer: Peer::PrefixList(self.endpoint(service).attr("prefix_list_id")),
-                port: 443,
-                description: format!("HTTPS to {service} through its gateway endpoint"),
-            });
+        for (name, group) in [
+            ("aggregator", aggregator.clone()),
+            ("reporter", self.reporter_sg()),
+        ] {
+            for service in GATEWAY_SERVICES {
+                rules.push(SecurityGroupRule {
+                    name: format!("{name}_to_{service}"),
+                    direction: Direction::Egress,
+                    group: group.clone(),
+                    peer: Peer::PrefixList(self.endpoint(service).attr("prefix_list_id")),
+                    protocol: Protocol::Tcp,
+                    port: 443,
+                    description: format!("HTTPS to {service} through its gateway endpoint"),
+                });
+            }
         }
         let to_endpoint =
             |name: String, cidr: &str, port: u16, description: &str| SecurityGroupRule {
@@ -303,6 +356,7 @@ impl Network {
                 direction: Direction::Egress,
                 group: aggregator.clone(),
                 peer: Peer::Cidr(cidr.to_owned()),
+                protocol: Protocol::Tcp,
                 port,
                 description: description.to_owned(),
             };
@@ -324,6 +378,20 @@ impl Network {
                 "HTTPS to the mock receiver's function URL, which has no fixed address",
             )),
             EndpointEgress::None => {}
+        }
+        // Resolver endpoints speak DNS over UDP, and over TCP for large answers.
+        for (i, server) in self.dns_servers.iter().enumerate() {
+            for protocol in [Protocol::Udp, Protocol::Tcp] {
+                rules.push(SecurityGroupRule {
+                    name: format!("resolver_to_dns_{}_{}", letter(i), protocol.as_str()),
+                    direction: Direction::Egress,
+                    group: self.resolver_sg(),
+                    peer: Peer::Cidr(format!("{server}/32")),
+                    protocol,
+                    port: 53,
+                    description: "DNS to an on-premise DNS server".into(),
+                });
+            }
         }
         rules
     }

@@ -13,6 +13,7 @@ mod monitoring;
 mod network;
 mod queues;
 mod receiver;
+mod reporter;
 mod secrets;
 mod storage;
 mod tables;
@@ -20,9 +21,10 @@ mod tables;
 use std::collections::BTreeMap;
 
 use crate::config::{Endpoint, Environment, Validated};
-use crate::function::{Function, LogGroup, Mapping};
+use crate::function::{Alias, Function, LogGroup, Mapping};
 use crate::identity::Role;
-use crate::monitoring::{Alarm, CompositeAlarm, Dashboard, Topic};
+use crate::link::{OnPremiseDns, OnPremiseLink};
+use crate::monitoring::{Alarm, Budget, CompositeAlarm, Dashboard, Topic};
 use crate::network::{FlowLog, Network};
 use crate::queue::{Queue, QueuePolicy};
 use crate::secrets::{Key, Secret};
@@ -31,13 +33,18 @@ use crate::tables::Table;
 use crate::tf::{Expr, Ref};
 
 pub use receiver::Receiver;
+pub use reporter::{INVENTORY_ID, INVENTORY_PREFIX, REPORTS_PREFIX, Reporter};
 
 /// The object tag the aggregator sets on an archived bundle once the endpoint acknowledged it (app/src/archive.rs).
 pub const DELIVERED_TAG: &str = "delivered-at";
 /// The archive key layout the aggregator writes (documented for replay).
 pub const ARCHIVE_KEY_LAYOUT: &str = "bundles/YYYY/MM/DD/HH/<bundle-id>.tar.gz";
+/// Its first component: the aggregator's default `ARCHIVE_PREFIX`.
+pub const ARCHIVE_PREFIX: &str = "bundles";
 /// The metric namespace the aggregator emits through EMF.
 pub const METRIC_NAMESPACE: &str = "FileAggregator";
+/// The aggregator's alias the queue invokes; a release moves it between published versions.
+pub const LIVE_ALIAS: &str = "live";
 /// The file the dashboard body is rendered into, next to the Terraform files.
 pub const DASHBOARD_FILE: &str = "dashboard.json";
 /// The aggregator's environment variables the model sets from typed fields (`function.tuning` may not).
@@ -92,6 +99,7 @@ pub struct Pipeline {
     pub aggregator_logs: LogGroup,
     pub aggregator_role: Role,
     pub aggregator: Function,
+    pub aggregator_live: Alias,
     pub aggregator_mapping: Mapping,
     // The external party (pipeline/identity.rs).
     pub uploader_role: Role,
@@ -100,17 +108,38 @@ pub struct Pipeline {
     pub flow_logs: LogGroup,
     pub flow_logs_role: Role,
     pub network_flow_log: FlowLog,
+    /// The link to the on-premise network and the routes over it (an on-premise endpoint only).
+    pub on_premise: Option<OnPremiseLink>,
+    /// The forwarding of the on-premise domain to its DNS servers (an on-premise endpoint named by a name).
+    pub on_premise_dns: Option<OnPremiseDns>,
     /// Dev's mock NiFi (pipeline/receiver.rs).
     pub receiver: Option<Receiver>,
-    // Alarms and the dashboard (pipeline/monitoring.rs).
+    /// The daily reconciliation report (pipeline/reporter.rs).
+    pub reporter: Reporter,
+    // Alarms, the dashboard and the budget (pipeline/monitoring.rs).
     pub alarms: Topic,
     pub health: Vec<Alarm>,
     pub incoming_anomaly: Alarm,
     pub pipeline_health: Option<CompositeAlarm>,
     pub dashboard: Dashboard,
+    pub budget: Option<Budget>,
 }
 
 impl Pipeline {
+    /// Each Lambda binary the environment deploys, with the Terraform variable that takes its zip.
+    pub fn packages(&self) -> Vec<(&'static str, &Ref)> {
+        let mut packages = vec![
+            ("aggregator", &self.lambda_package),
+            ("reporter", &self.reporter.reporter.package),
+        ];
+        packages.extend(
+            self.receiver
+                .as_ref()
+                .map(|r| ("receiver", &r.receiver.package)),
+        );
+        packages
+    }
+
     pub fn new(validated: &Validated) -> Pipeline {
         let env = validated.env();
         let account_id = Ref::data("aws_caller_identity", "current");
@@ -127,18 +156,27 @@ impl Pipeline {
         let mut vpc = network::Vpc::new(&cx);
         let receiver = matches!(env.sink.endpoint(), Endpoint::MockReceiver)
             .then(|| Receiver::new(&cx, &secrets.credentials, &vpc.network));
-        let stores = aggregator::Stores {
+        let stores = Stores {
             secrets: &secrets,
             storage: &storage,
             queues: &queues,
             tables: &tables,
         };
         let aggregator = aggregator::Aggregator::new(&cx, &stores, &vpc.network, receiver.as_ref());
+        let alarms = monitoring::topic(&cx);
+        let reporter = Reporter::new(&cx, &stores, &alarms, &vpc.network);
         let mut in_vpc = vec![("Aggregator", &aggregator.aggregator_role)];
         in_vpc.extend(receiver.as_ref().map(|r| ("Receiver", &r.receiver_role)));
+        in_vpc.push(("Reporter", &reporter.reporter_role));
         vpc.admit(&cx, &in_vpc);
         let uploader_role = identity::uploader_role(&cx, &storage.landing);
-        let monitoring = monitoring::Monitoring::new(&cx, &queues, &aggregator.aggregator);
+        let monitoring = monitoring::Monitoring::new(
+            &cx,
+            &queues,
+            &aggregator.aggregator,
+            &reporter.reporter,
+            alarms,
+        );
 
         Pipeline {
             validated: validated.clone(),
@@ -167,20 +205,33 @@ impl Pipeline {
             aggregator_logs: aggregator.aggregator_logs,
             aggregator_role: aggregator.aggregator_role,
             aggregator: aggregator.aggregator,
+            aggregator_live: aggregator.aggregator_live,
             aggregator_mapping: aggregator.aggregator_mapping,
             uploader_role,
             network: vpc.network,
             flow_logs: vpc.flow_logs,
             flow_logs_role: vpc.flow_logs_role,
             network_flow_log: vpc.network_flow_log,
+            on_premise: vpc.on_premise,
+            on_premise_dns: vpc.on_premise_dns,
             receiver,
+            reporter,
             alarms: monitoring.alarms,
             health: monitoring.health,
             incoming_anomaly: monitoring.incoming_anomaly,
             pipeline_health: monitoring.pipeline_health,
             dashboard: monitoring.dashboard,
+            budget: monitoring.budget,
         }
     }
+}
+
+/// The stores the functions work on.
+struct Stores<'a> {
+    secrets: &'a secrets::Secrets,
+    storage: &'a storage::Storage,
+    queues: &'a queues::Queues,
+    tables: &'a tables::StateTables,
 }
 
 /// What every part is built from: the validated environment, the account, and the key every store is

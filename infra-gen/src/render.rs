@@ -18,10 +18,13 @@ pub const AWS_PROVIDER: &str = ">= 5.100, < 7.0";
 /// them as changed; the local environment ignores their drift, so a second deploy applies nothing:
 /// - SQS redrive policies come back re-serialised (whitespace);
 /// - S3 notifications lose `eventbridge`;
-/// - security group rules lose their description, and referenced groups come back as `account/sg-…`.
-pub const MOTO_UNECHOED: [(&str, &[&str]); 4] = [
+/// - security group rules lose their description, and referenced groups come back as `account/sg-…`;
+/// - an event source mapping to an alias comes back as a mapping to the version the alias pointed at when
+///   the mapping was made (moto resolves the alias once; AWS keeps invoking the alias).
+pub const MOTO_UNECHOED: [(&str, &[&str]); 5] = [
     ("aws_sqs_queue", &["redrive_policy"]),
     ("aws_s3_bucket_notification", &["eventbridge"]),
+    ("aws_lambda_event_source_mapping", &["function_name"]),
     (
         "aws_vpc_security_group_egress_rule",
         &["description", "referenced_security_group_id"],
@@ -32,7 +35,8 @@ pub const MOTO_UNECHOED: [(&str, &[&str]); 4] = [
     ),
 ];
 /// The AWS services the local environment points at moto.
-pub const MOTO_SERVICES: [&str; 12] = [
+pub const MOTO_SERVICES: [&str; 14] = [
+    "budgets",
     "cloudwatch",
     "dynamodb",
     "ec2",
@@ -41,6 +45,7 @@ pub const MOTO_SERVICES: [&str; 12] = [
     "lambda",
     "logs",
     "s3",
+    "scheduler",
     "secretsmanager",
     "sns",
     "sqs",
@@ -166,6 +171,9 @@ fn components(p: &Pipeline, module: &mut Module) {
     if let Some(composite) = &p.pipeline_health {
         monitoring.push(("Pipeline.pipeline_health".into(), composite));
     }
+    if let Some(budget) = &p.budget {
+        monitoring.push(("Pipeline.budget".into(), budget));
+    }
     let files = [
         ("secrets", fields!("Pipeline", p; key, credentials)),
         (
@@ -179,21 +187,39 @@ fn components(p: &Pipeline, module: &mut Module) {
         ("tables", fields!("Pipeline", p; idempotency, breaker)),
         (
             "function",
-            fields!("Pipeline", p; aggregator_logs, aggregator, aggregator_mapping),
+            fields!("Pipeline", p; aggregator_logs, aggregator, aggregator_live, aggregator_mapping),
         ),
         (
             "identity",
             fields!("Pipeline", p; aggregator_role, uploader_role, flow_logs_role),
         ),
         (
+            "identity",
+            fields!("Pipeline.reporter", p.reporter; reporter_role, scheduler_role),
+        ),
+        (
             "network",
-            fields!("Pipeline", p; network, flow_logs, network_flow_log),
+            fields!("Pipeline", p; network, flow_logs, network_flow_log, on_premise, on_premise_dns),
         ),
         ("monitoring", monitoring),
     ];
     for (file, blocks) in files {
         write(&mut module.file(file), blocks);
     }
+    let r = &p.reporter;
+    let mut f = module.file("reporter");
+    f.variable(
+        &r.reporter.package,
+        json!({
+            "type": "string",
+            "description": "Path of the daily report's zip built by cargo-lambda (target/lambda/reporter/bootstrap.zip); `cargo xtask deploy` passes it",
+        }),
+    );
+    let mut blocks = fields!("Pipeline.reporter", r; reports, reports_events, reporter_logs, reporter, daily_report);
+    if let Some(inventory) = &r.landing_inventory {
+        blocks.push(("Pipeline.reporter.landing_inventory".into(), inventory));
+    }
+    write(&mut f, blocks);
     if let Some(r) = &p.receiver {
         let mut f = module.file("receiver");
         f.variable(
@@ -256,6 +282,11 @@ fn outputs(p: &Pipeline, module: &mut Module) {
             "The aggregator Lambda",
             p.aggregator.function_name(),
         ),
+        (
+            "aggregator_version",
+            "The aggregator's newest published version; `cargo xtask deploy` releases it to the live alias",
+            p.aggregator.version(),
+        ),
         ("key_arn", "The KMS key of every store", p.key.arn()),
         (
             "alarm_topic_arn",
@@ -277,9 +308,32 @@ fn outputs(p: &Pipeline, module: &mut Module) {
             "The circuit-breaker table",
             p.breaker.table_name(),
         ),
+        (
+            "reports_bucket",
+            "Bucket of the daily reports (reports/YYYY-MM-DD/report.html)",
+            p.reporter.reports.id(),
+        ),
+        (
+            "reporter_function_name",
+            "The daily report Lambda (`cargo xtask report` runs the same code)",
+            p.reporter.reporter.function_name(),
+        ),
     ];
     for (name, description, value) in outputs {
         f.output(name, description, value);
+    }
+    if p.on_premise.as_ref().and_then(|link| link.vpn()).is_some() {
+        let vpn = crate::link::OnPremiseLink::vpn_connection();
+        f.output(
+            "vpn_connection_id",
+            "The site-to-site VPN to on-premise: its tunnels' addresses and the router's configuration are in the VPC console",
+            vpn.attr("id"),
+        );
+        f.output(
+            "vpn_preshared_key_arn",
+            "The secret AWS keeps the VPN tunnels' pre-shared keys in, for the on-premise router",
+            vpn.attr("preshared_key_arn"),
+        );
     }
     if let Some(r) = &p.receiver {
         f.output(

@@ -15,6 +15,8 @@ pub struct Key {
     pub account_id: Expr,
     pub deletion_window_days: u32,
     pub prevent_destroy: bool,
+    /// A budget alerts through the encrypted alarm topic, so Budgets may use the key to publish.
+    pub budget_alerts: bool,
 }
 
 impl Key {
@@ -35,56 +37,61 @@ impl Key {
                 vec![self.account_id.clone()],
             )
         };
-        PolicyDocument::new(
-            format!("{}_key", self.name),
-            vec![
-                // The account root must administer the key, or IAM policies (the Lambda's role) could not
-                // grant its use and the key could not be managed at all; this is AWS's default key policy.
-                Statement::allow(
-                    "AccountAdministersKeyThroughIam",
-                    &["kms:*"],
-                    vec![Expr::lit("*")],
-                )
-                .principal(Principal::Aws(Expr::concat([
-                    Expr::lit("arn:aws:iam::"),
+        let mut statements = vec![
+            // The account root must administer the key, or IAM policies (the Lambda's role) could not
+            // grant its use and the key could not be managed at all; this is AWS's default key policy.
+            Statement::allow(
+                "AccountAdministersKeyThroughIam",
+                &["kms:*"],
+                vec![Expr::lit("*")],
+            )
+            .principal(Principal::Aws(Expr::concat([
+                Expr::lit("arn:aws:iam::"),
+                self.account_id.clone(),
+                Expr::lit(":root"),
+            ]))),
+            Statement::allow(
+                "LogsEncryptLogGroups",
+                &[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                ],
+                vec![Expr::lit("*")],
+            )
+            .principal(Principal::Service(format!(
+                "logs.{}.amazonaws.com",
+                self.region
+            )))
+            .condition(Condition::new(
+                "ArnLike",
+                "kms:EncryptionContext:aws:logs:arn",
+                vec![Expr::concat([
+                    Expr::lit(format!("arn:aws:logs:{}:", self.region)),
                     self.account_id.clone(),
-                    Expr::lit(":root"),
-                ]))),
-                Statement::allow(
-                    "LogsEncryptLogGroups",
-                    &[
-                        "kms:Encrypt",
-                        "kms:Decrypt",
-                        "kms:ReEncryptFrom",
-                        "kms:ReEncryptTo",
-                        "kms:GenerateDataKey",
-                        "kms:DescribeKey",
-                    ],
-                    vec![Expr::lit("*")],
-                )
-                .principal(Principal::Service(format!(
-                    "logs.{}.amazonaws.com",
-                    self.region
-                )))
-                .condition(Condition::new(
-                    "ArnLike",
-                    "kms:EncryptionContext:aws:logs:arn",
-                    vec![Expr::concat([
-                        Expr::lit(format!("arn:aws:logs:{}:", self.region)),
-                        self.account_id.clone(),
-                        Expr::lit(":log-group:*"),
-                    ])],
-                )),
-                // S3 encrypts the event notifications it sends to the encrypted queue.
-                Statement::allow("S3SendsEncryptedEvents", &usage, vec![Expr::lit("*")])
-                    .principal(Principal::Service("s3.amazonaws.com".into()))
+                    Expr::lit(":log-group:*"),
+                ])],
+            )),
+            // S3 encrypts the event notifications it sends to the encrypted queue.
+            Statement::allow("S3SendsEncryptedEvents", &usage, vec![Expr::lit("*")])
+                .principal(Principal::Service("s3.amazonaws.com".into()))
+                .condition(source_account()),
+            // CloudWatch alarms publish to the encrypted alarm topic.
+            Statement::allow("CloudWatchPublishesAlarms", &usage, vec![Expr::lit("*")])
+                .principal(Principal::Service("cloudwatch.amazonaws.com".into()))
+                .condition(source_account()),
+        ];
+        if self.budget_alerts {
+            statements.push(
+                Statement::allow("BudgetsPublishesAlerts", &usage, vec![Expr::lit("*")])
+                    .principal(Principal::Service("budgets.amazonaws.com".into()))
                     .condition(source_account()),
-                // CloudWatch alarms publish to the encrypted alarm topic.
-                Statement::allow("CloudWatchPublishesAlarms", &usage, vec![Expr::lit("*")])
-                    .principal(Principal::Service("cloudwatch.amazonaws.com".into()))
-                    .condition(source_account()),
-            ],
-        )
+            );
+        }
+        PolicyDocument::new(format!("{}_key", self.name), statements)
     }
 }
 

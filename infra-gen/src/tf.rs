@@ -248,6 +248,15 @@ pub trait Block {
     fn render(&self, f: &mut FileWriter<'_>);
 }
 
+/// A part an environment may not have renders nothing when absent.
+impl<T: Block> Block for Option<T> {
+    fn render(&self, f: &mut FileWriter<'_>) {
+        if let Some(block) = self {
+            block.render(f);
+        }
+    }
+}
+
 /// Adds blocks to one component file.
 pub struct FileWriter<'m> {
     root: &'m mut Map<String, Value>,

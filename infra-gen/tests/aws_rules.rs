@@ -138,6 +138,9 @@ fn every_name_rule_refuses_what_its_service_refuses() {
             false,
             "cannot start with sg-",
         ),
+        (Resolver, &"r".repeat(65), false, "1 to 64 characters"),
+        (Resolver, "on.premise", false, "('.' is not)"),
+        (Resolver, "2025", false, "not digits only"),
     ];
     for (kind, name, fifo, words) in cases {
         let result = aws_rules::name(*kind, name, *fifo);
@@ -150,6 +153,8 @@ fn every_name_rule_refuses_what_its_service_refuses() {
         (SqsQueue, "file-aggregator-dev-queue", false),
         (SqsQueue, "events.fifo", true),
         (KmsAlias, "alias/file-aggregator-dev", false),
+        (Resolver, "file-aggregator-prod-on-premise-dns", false),
+        (Resolver, "on premise 2", false),
         (Secret, "file-aggregator-dev/endpoint-credentials", false),
         (
             LogGroup,
@@ -326,6 +331,98 @@ fn a_name_aws_refuses_stops_generation_naming_the_resource() {
         "aws_kms_alias.key.name",
         &["alias/aws/ is reserved", "API_CreateAlias.html"],
     );
+}
+
+#[test]
+fn the_links_rules_refuse_what_aws_refuses() {
+    assert_broken(
+        aws_rules::customer_gateway_asn(0, "eu-west-2"),
+        "1 to 4,294,967,295",
+    );
+    assert_broken(
+        aws_rules::customer_gateway_asn(7224, "us-east-1"),
+        "not 7224, reserved in us-east-1",
+    );
+    assert_broken(
+        aws_rules::customer_gateway_asn(9059, "eu-west-1"),
+        "not 9059, reserved in eu-west-1",
+    );
+    for (asn, region) in [
+        (7224, "eu-west-2"),
+        (65010, "eu-west-2"),
+        (4_294_967_295, "us-east-1"),
+    ] {
+        aws_rules::customer_gateway_asn(asn, region).unwrap_or_else(|e| panic!("{asn}: {e}"));
+    }
+    for asn in [1, 64_511, 65_535, 4_199_999_999, 4_294_967_295] {
+        assert_broken(
+            aws_rules::amazon_side_asn(asn),
+            "64512 to 65534 or 4200000000",
+        );
+    }
+    for asn in [64_512, 65_534, 4_200_000_000, 4_294_967_294] {
+        aws_rules::amazon_side_asn(asn).unwrap_or_else(|e| panic!("{asn}: {e}"));
+    }
+    for id in [
+        "tgw-0123",
+        "tgw-0123456789ABCDEF0",
+        "tgw-0123456g",
+        "vgw-01234567",
+        "0123456789abcdef0",
+    ] {
+        assert_broken(
+            aws_rules::transit_gateway_id(id),
+            "8 or 17 lowercase hexadecimal",
+        );
+    }
+    for id in ["tgw-0123abcd", "tgw-0123456789abcdef0"] {
+        aws_rules::transit_gateway_id(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+    }
+    for id in [
+        "dxgw-0123",
+        "5f294f92bafb4011916d9b0bd0d0e0f0",
+        "5f294f92-bafb-4011-916d-9b0bd0d0e0fz",
+    ] {
+        assert_broken(aws_rules::direct_connect_gateway_id(id), "a UUID");
+    }
+    aws_rules::direct_connect_gateway_id("5f294f92-bafb-4011-916d-9b0bd0d0e0f0").expect("a UUID");
+    for domain in [
+        "example.internal.",
+        "-x.internal",
+        "under_score.internal",
+        "a..b",
+        "",
+        &format!("{}.x", "l".repeat(64)),
+    ] {
+        assert_broken(aws_rules::resolver_domain(domain), "dot-separated labels");
+    }
+    for domain in ["onprem.example.internal", "corp", "a-1.example.com"] {
+        aws_rules::resolver_domain(domain).unwrap_or_else(|e| panic!("{domain}: {e}"));
+    }
+}
+
+#[test]
+fn a_resolver_name_aws_refuses_stops_generation_naming_the_resource() {
+    let mut p = pipeline(production());
+    if let Some(dns) = p.on_premise_dns.as_mut() {
+        dns.name_prefix = "f".repeat(50);
+    }
+    let files = infra_gen::render::render(&p).expect("renders");
+    let v = infra_gen::conformance::check("test", &files).expect_err("refused");
+    for field in [
+        "aws_route53_resolver_endpoint.on_premise_dns.name",
+        "aws_route53_resolver_rule.on_premise_dns.name",
+        "aws_route53_resolver_rule_association.on_premise_dns.name",
+    ] {
+        assert_reported(
+            &v,
+            field,
+            &[
+                "1 to 64 characters",
+                "API_route53resolver_CreateResolverRule.html",
+            ],
+        );
+    }
 }
 
 #[test]

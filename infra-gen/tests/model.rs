@@ -885,10 +885,14 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
             "secretsmanager",
             "kms",
             "logs",
-            "monitoring"
+            "monitoring",
+            "sns"
         ]
     );
     let ours = [
+        "${aws_s3_bucket.reports.arn}",
+        "${aws_sns_topic.alarms.arn}",
+        "${aws_cloudwatch_log_group.reporter_logs.arn}",
         "${aws_s3_bucket.landing.arn}",
         "${aws_s3_bucket.archive.arn}",
         "${aws_dynamodb_table.idempotency.arn}",
@@ -946,9 +950,14 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
             "AggregatorReadLandingObjects",
             "AggregatorSeeMissingLandingObjects",
             "AggregatorPutArchiveObjects",
-            "AggregatorTagDeliveredArchives"
+            "AggregatorTagDeliveredArchives",
+            "ReporterListLandingVersions",
+            "ReporterListArchivedBundles",
+            "ReporterWriteReports"
         ]
     );
+    // The daily report's one notification goes out through the SNS endpoint, to the alarm topic only.
+    assert_eq!(sids("sns"), ["ReporterNotifyAlarmTopic"]);
     assert_eq!(
         sids("secretsmanager"),
         [
@@ -969,7 +978,7 @@ fn vpc_endpoints_let_through_only_this_environments_resources() {
 
 #[test]
 fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint_on_its_port() {
-    use infra_gen::network::{Direction, Peer};
+    use infra_gen::network::{Direction, Peer, Protocol};
     let mut env = production();
     env.sink = Sink::Nifi(Endpoint::OnPremise {
         url: "https://nifi.example.internal:8443/contentListener".into(),
@@ -977,39 +986,87 @@ fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint
         port: 8443,
         max_request_bytes: None,
     });
+    if let Some(on_premise) = env.network.on_premise.as_mut() {
+        on_premise.cidrs = vec!["10.100.0.0/16".into(), "10.101.0.0/24".into()];
+    }
     let p = pipeline(env);
-    let rules = p.network.security_group_rules();
+    let mut rules = p.network.security_group_rules();
+    // The resolver endpoint's group: DNS, over UDP and TCP, to each on-premise DNS server and nowhere else.
+    let resolver = p.network.resolver_sg();
+    let mut dns: Vec<String> = rules
+        .iter()
+        .filter(|r| r.group == resolver)
+        .map(|r| {
+            assert_eq!(r.direction, Direction::Egress, "{r:?}");
+            let Peer::Cidr(cidr) = &r.peer else {
+                panic!("DNS goes to addresses only: {r:?}")
+            };
+            format!("{cidr}:{}/{}", r.port, r.protocol.as_str())
+        })
+        .collect();
+    dns.sort();
+    assert_eq!(
+        dns,
+        [
+            "10.100.1.10/32:53/tcp",
+            "10.100.1.10/32:53/udp",
+            "10.100.1.11/32:53/tcp",
+            "10.100.1.11/32:53/udp",
+        ]
+    );
+    rules.retain(|r| r.group != resolver);
+    assert!(
+        rules.iter().all(|r| r.protocol == Protocol::Tcp),
+        "{rules:#?}"
+    );
     let aggregator = p.network.aggregator_sg();
-    // The interface endpoints' group accepts HTTPS from the aggregator, and nothing else comes in anywhere.
+    let reporter = p.network.reporter_sg();
+    // The interface endpoints' group accepts HTTPS from the two functions, and nothing else comes in anywhere.
     let ingress: Vec<_> = rules
         .iter()
         .filter(|r| r.direction == Direction::Ingress)
         .collect();
-    assert_eq!(ingress.len(), 1, "{ingress:#?}");
     assert_eq!(
-        (&ingress[0].peer, ingress[0].port),
-        (&Peer::Group(aggregator.clone()), 443)
+        ingress
+            .iter()
+            .map(|r| (&r.peer, r.port))
+            .collect::<Vec<_>>(),
+        [
+            (&Peer::Group(aggregator.clone()), 443),
+            (&Peer::Group(reporter.clone()), 443)
+        ],
+        "{ingress:#?}"
     );
     let endpoints = ingress[0].group.clone();
+    let egress_of = |group: &infra_gen::tf::Ref| {
+        let mut egress: Vec<String> = rules
+            .iter()
+            .filter(|r| r.direction == Direction::Egress && r.group == *group)
+            .map(|r| {
+                let peer = match &r.peer {
+                    Peer::Group(g) if *g == endpoints => "interface endpoints".to_string(),
+                    Peer::PrefixList(list) => list.render(),
+                    Peer::Cidr(cidr) => cidr.clone(),
+                    other => panic!("unexpected peer {other:?}"),
+                };
+                format!("{peer}:{}", r.port)
+            })
+            .collect();
+        egress.sort();
+        egress
+    };
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| r.direction == Direction::Egress)
+            .count(),
+        egress_of(&aggregator).len() + egress_of(&reporter).len(),
+        "only the two functions have egress"
+    );
     // The aggregator's egress: exactly the endpoints, the gateway endpoints' prefix lists, and each
     // on-premise range on the endpoint's port.
-    let mut egress: Vec<String> = rules
-        .iter()
-        .filter(|r| r.direction == Direction::Egress)
-        .map(|r| {
-            assert_eq!(r.group, aggregator, "only the aggregator has egress: {r:?}");
-            let peer = match &r.peer {
-                Peer::Group(g) if *g == endpoints => "interface endpoints".to_string(),
-                Peer::PrefixList(list) => list.render(),
-                Peer::Cidr(cidr) => cidr.clone(),
-                other => panic!("unexpected peer {other:?}"),
-            };
-            format!("{peer}:{}", r.port)
-        })
-        .collect();
-    egress.sort();
     assert_eq!(
-        egress,
+        egress_of(&aggregator),
         [
             "${aws_vpc_endpoint.dynamodb.prefix_list_id}:443",
             "${aws_vpc_endpoint.s3.prefix_list_id}:443",
@@ -1017,6 +1074,175 @@ fn security_groups_let_out_only_https_to_the_endpoints_and_the_delivery_endpoint
             "10.101.0.0/24:8443",
             "interface endpoints:443",
         ]
+    );
+    // The reporter's: the endpoints only; it has no business with the on-premise side.
+    assert_eq!(
+        egress_of(&reporter),
+        [
+            "${aws_vpc_endpoint.dynamodb.prefix_list_id}:443",
+            "${aws_vpc_endpoint.s3.prefix_list_id}:443",
+            "interface endpoints:443",
+        ]
+    );
+}
+
+#[test]
+fn the_daily_report_runs_only_after_the_days_last_file_can_have_been_delivered() {
+    assert_each_rejected(
+        valid,
+        &[
+            (
+                |e| e.reporter.runs_at = (0, 1),
+                "reporter.runs_at",
+                "00:01 UTC is 60 s after midnight, before the day's last file can have been delivered (the batching window, 60 s, plus the aggregator's timeout, 90 s): run it at 00:03 or later",
+            ),
+            (
+                |e| e.reporter.runs_at = (24, 0),
+                "reporter.runs_at",
+                "is not a time of day",
+            ),
+            (
+                |e| e.reporter.timeout_seconds = 901,
+                "reporter.timeout_seconds",
+                "outside Lambda's range",
+            ),
+            (
+                |e| e.reporter.report_retention_days = 0,
+                "reporter.report_retention_days",
+                "keep them at least a day",
+            ),
+        ],
+    );
+    let mut env = valid();
+    env.reporter.runs_at = (0, 3);
+    assert!(
+        env.validate().is_ok(),
+        "00:03 is 180 s after midnight: enough"
+    );
+}
+
+#[test]
+fn the_reporter_reads_what_the_pipeline_records_and_writes_only_reports_and_its_notification() {
+    let resources_of = |p: &infra_gen::Pipeline| -> Vec<(String, Vec<&'static str>, Vec<String>)> {
+        p.reporter
+            .reporter_role
+            .policy
+            .statements
+            .iter()
+            .filter(|s| !s.sid.contains("NetworkInterfaces") && s.sid != "WriteOwnLogs")
+            .map(|s| {
+                assert_eq!(s.effect, Effect::Allow);
+                (
+                    s.sid.clone(),
+                    s.actions.clone(),
+                    s.resources.iter().map(|r| r.render()).collect(),
+                )
+            })
+            .collect()
+    };
+    let p = pipeline(valid());
+    let list = |sid: &str, actions: &[&'static str], resources: &[&str]| {
+        (
+            sid.to_string(),
+            actions.to_vec(),
+            resources.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    let expected = vec![
+        list(
+            "ListLandingVersions",
+            &["s3:ListBucket", "s3:ListBucketVersions"],
+            &["${aws_s3_bucket.landing.arn}"],
+        ),
+        list(
+            "ListArchivedBundles",
+            &["s3:ListBucket"],
+            &["${aws_s3_bucket.archive.arn}"],
+        ),
+        list(
+            "ReadFileRecords",
+            &["dynamodb:BatchGetItem"],
+            &["${aws_dynamodb_table.idempotency.arn}"],
+        ),
+        list(
+            "ReadDeadLetters",
+            &[
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            ],
+            &["${aws_sqs_queue.dlq.arn}"],
+        ),
+        list(
+            "CountSourceQueue",
+            &["sqs:GetQueueAttributes"],
+            &["${aws_sqs_queue.queue.arn}"],
+        ),
+        list(
+            "WriteReports",
+            &["s3:PutObject"],
+            &["${aws_s3_bucket.reports.arn}/reports/*"],
+        ),
+        list(
+            "NotifyAlarmTopic",
+            &["sns:Publish"],
+            &["${aws_sns_topic.alarms.arn}"],
+        ),
+        list(
+            "UseKey",
+            &["kms:Decrypt", "kms:GenerateDataKey"],
+            &["${aws_kms_key.key.arn}"],
+        ),
+    ];
+    assert_eq!(resources_of(&p), expected);
+    // The archive may only be listed under the bundles' prefix: whether a bundle is there, nothing of it.
+    let archive = p
+        .reporter
+        .reporter_role
+        .policy
+        .statements
+        .iter()
+        .find(|s| s.sid == "ListArchivedBundles")
+        .expect("the archive statement");
+    assert_eq!(
+        (archive.conditions[0].test, archive.conditions[0].variable),
+        ("StringLike", "s3:prefix")
+    );
+    assert_eq!(archive.conditions[0].values[0].render(), "bundles/*");
+    // With the inventory, it may also read what S3 delivers under inventory/, and nothing else there.
+    let mut env = production();
+    env.reporter.inventory = true;
+    let p = pipeline(env);
+    let with_inventory = resources_of(&p);
+    assert_eq!(&with_inventory[..expected.len()], &expected[..]);
+    assert_eq!(
+        &with_inventory[expected.len()..],
+        [
+            list(
+                "ListInventory",
+                &["s3:ListBucket"],
+                &["${aws_s3_bucket.reports.arn}"]
+            ),
+            list(
+                "ReadInventory",
+                &["s3:GetObject"],
+                &["${aws_s3_bucket.reports.arn}/inventory/*"]
+            ),
+        ]
+    );
+    let policy = p.reporter.reports.policy();
+    let delivery = policy
+        .statements
+        .iter()
+        .find(|s| s.sid == "S3DeliversTheLandingInventory")
+        .expect("the inventory's delivery is allowed");
+    assert_eq!(
+        delivery.resources[0].render(),
+        "${aws_s3_bucket.reports.arn}/inventory/*"
+    );
+    assert_eq!(
+        delivery.conditions[0].values[0].render(),
+        "${aws_s3_bucket.landing.arn}"
     );
 }
 

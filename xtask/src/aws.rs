@@ -10,6 +10,13 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use crate::target::{Aws, Target};
 
+/// The async runtime of the commands that call AWS through the SDK (or run the pipeline): one per command,
+/// started before any of their work.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
 /// The SDK configuration for the environment's region and AWS.
 pub async fn sdk(target: &Target) -> SdkConfig {
     config(&target.aws, target.region()).await

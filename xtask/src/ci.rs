@@ -7,10 +7,12 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::exec::{Cmd, Show};
-use crate::{lambda, setup, target};
+use crate::{lambda, setup, target, workflows};
 
 pub fn run_ci(root: &Path) -> Result<()> {
     setup::run_setup(root)?;
+    println!("ci: workflows ...");
+    workflows::lint(root, &workflows::workflows(root)?)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let steps: [(&str, &[&str]); 3] = [
         ("format", &["fmt", "--all", "--", "--check"]),
@@ -35,7 +37,7 @@ pub fn run_ci(root: &Path) -> Result<()> {
             .run_ok(Show::Inherit)?;
         println!("ci: {name} passed in {:.0?}", started.elapsed());
     }
-    // The very build `deploy dev` runs: the arm64 aggregator and the mock receiver, as zips.
+    // The very build `deploy dev` runs: the arm64 aggregator, the daily report and the mock receiver, as zips.
     let started = Instant::now();
     println!("ci: lambda build ...");
     lambda::build(root, &target::resolve("dev", target::Aws::Real)?).run_ok(Show::Progress)?;

@@ -1,6 +1,7 @@
 //! `cargo xtask deploy <env>`: prerequisites → `cargo lambda build --release` for the environment's
 //! architecture → generate → `terraform init` → `terraform plan -out` → the plan's summary → apply of that
-//! saved plan after confirmation (`--yes` for CI) → outputs. Nothing changed means nothing is applied.
+//! saved plan after confirmation (`--yes` for CI) → outputs → the release of the published version to the
+//! `live` alias ([`crate::release`]). Nothing changed means nothing is applied.
 //! `--dry-run` prints every command, with its directory and environment, and runs none.
 //!
 //! `cargo xtask plan` is this same path up to the summary (see [`crate::plan`]).
@@ -42,6 +43,7 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
         }));
         steps.push(DryStep::Run(tf.apply(false)));
         steps.push(DryStep::Run(tf.output()));
+        steps.push(DryStep::Note(crate::release::dry_run_note(&target)));
         print_dry_run(&format!("cargo xtask deploy {name}"), &steps);
         return Ok(());
     }
@@ -58,6 +60,7 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
         yes,
     )?;
     terraform::print_outputs(&name, &outcome.outputs);
+    crate::aws::runtime()?.block_on(crate::release::after_deploy(&target, &outcome.outputs))?;
     if outcome
         .summary
         .changes

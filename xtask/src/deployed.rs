@@ -14,17 +14,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use app::idempotency::{Idempotency, Record};
 use app::{Config, RawConfig};
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use crate::local::{Sent, deployed_function, put_file, queue_depth, sample_until_delivered};
 use crate::report::{Measurements, Sample};
 use crate::target::Target;
-
-/// BatchGetItem's limit of keys per request.
-const KEYS_PER_REQUEST: usize = 100;
 
 /// How often the table is asked about the files not yet delivered. Latency comes from the records'
 /// `completed_at_ms`, not from when a poll saw them, so this sets only the reads spent (the table is the live
@@ -35,6 +33,8 @@ const POLL_EVERY: Duration = Duration::from_secs(5);
 pub struct Deployed {
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
+    idempotency: Idempotency,
+    /// The idempotency table's client, for the scan of `recorded_deliveries`.
     dynamodb: aws_sdk_dynamodb::Client,
     pub landing_bucket: String,
     queue_url: String,
@@ -76,10 +76,16 @@ impl Deployed {
 
     /// The pipeline whose aggregator runs with `config`, reached through `sdk`.
     pub fn new(sdk: &SdkConfig, landing_bucket: &str, config: &Config) -> Deployed {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         Deployed {
             s3: crate::aws::s3(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            idempotency: Idempotency::new(
+                dynamodb.clone(),
+                config.idempotency_table.clone(),
+                config.idempotency_ttl,
+            ),
+            dynamodb,
             landing_bucket: landing_bucket.to_string(),
             queue_url: config.source_queue_url.clone(),
             dlq_url: config.dlq_url.clone(),
@@ -150,49 +156,31 @@ impl Deployed {
                 .flatten()
                 .collect()
         };
-        for chunk in pending.chunks(KEYS_PER_REQUEST) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]))
-                .collect();
-            // DynamoDB may leave keys unprocessed under throttling; they are asked again after a pause (the
-            // SDK's retries cover failed requests, not these).
-            while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .build()
-                    .context("building a BatchGetItem request")?;
-                let out = self
-                    .dynamodb
-                    .batch_get_item()
-                    .request_items(&self.idempotency_table, request)
-                    .send()
-                    .await
-                    .map_err(|e| anyhow!("{}", crate::aws::describe(&e)))
-                    .with_context(|| {
-                        format!(
-                            "reading the idempotency table {} (the AWS credentials must allow dynamodb:BatchGetItem)",
-                            self.idempotency_table
-                        )
-                    })?;
-                let found = out
-                    .responses()
-                    .and_then(|r| r.get(&self.idempotency_table))
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|item| completed_record(item).transpose())
-                    .collect::<Result<Vec<_>>>()?;
-                self.lock()?.extend(found);
-                keys = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.idempotency_table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
+        let records = self.idempotency.lookup(&pending).await.with_context(|| {
+            format!(
+                "reading the idempotency table {} (the AWS credentials must allow dynamodb:BatchGetItem)",
+                self.idempotency_table
+            )
+        })?;
+        let mut found = Vec::new();
+        for (id, record) in records {
+            let Record::Completed {
+                bundle_id,
+                completed_at_ms,
+            } = record
+            else {
+                continue;
+            };
+            let Some(at_ms) = completed_at_ms else {
+                bail!(
+                    "{id} is COMPLETED without completed_at_ms: the deployed aggregator predates it, so deliveries cannot be timed; deploy the current code (`cargo xtask deploy <env>`) and run again"
+                );
+            };
+            let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+                .with_context(|| format!("{id}: completed_at_ms {at_ms} is not a time"))?;
+            found.push((id, Completed { bundle_id, at }));
         }
+        self.lock()?.extend(found);
         Ok(())
     }
 
@@ -316,33 +304,4 @@ impl Deployed {
 /// the count of COMPLETED identities is the count of delivered files).
 fn identities<'a>(files: impl Iterator<Item = &'a Sent>) -> Vec<Vec<String>> {
     files.map(|f| f.identities.clone()).collect()
-}
-
-/// The identity, bundle and time of a COMPLETED record; `None` for a claim still in progress.
-fn completed_record(item: &HashMap<String, AttributeValue>) -> Result<Option<(String, Completed)>> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
-    if text("status").map(String::as_str) != Some("COMPLETED") {
-        return Ok(None);
-    }
-    let (Some(id), Some(bundle_id)) = (text("id"), text("bundle_id")) else {
-        bail!("a COMPLETED idempotency record has no id or bundle_id: {item:?}");
-    };
-    let Some(at_ms) = item
-        .get("completed_at_ms")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<i128>().ok())
-    else {
-        bail!(
-            "{id} is COMPLETED without completed_at_ms: the deployed aggregator predates it, so deliveries cannot be timed; deploy the current code (`cargo xtask deploy <env>`) and run again"
-        );
-    };
-    let at = OffsetDateTime::from_unix_timestamp_nanos(at_ms * 1_000_000)
-        .with_context(|| format!("{id}: completed_at_ms {at_ms} is not a time"))?;
-    Ok(Some((
-        id.clone(),
-        Completed {
-            bundle_id: bundle_id.clone(),
-            at,
-        },
-    )))
 }

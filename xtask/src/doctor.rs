@@ -141,6 +141,27 @@ pub fn require(needs: &[Need], root: &Path, command: &str) -> Result<()> {
     bail!("`cargo xtask {command}` cannot run: missing prerequisites:\n{list}")
 }
 
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A deployed environment (dev or prod): probe the path from its aggregator to its endpoint instead
+    /// (name resolution, TCP, TLS, the healthcheck), by invoking the function with a probe payload.
+    pub env: Option<String>,
+    /// The function version or alias to invoke (default: $LATEST).
+    #[arg(long, requires = "env")]
+    pub qualifier: Option<String>,
+}
+
+/// `cargo xtask doctor [<env>]`.
+pub fn dispatch(root: &Path, args: Args) -> Result<()> {
+    match &args.env {
+        Some(env) => {
+            let target = crate::target::resolve(env, crate::target::Aws::from_env())?;
+            crate::aws::runtime()?.block_on(crate::reach::run(&target, args.qualifier.as_deref()))
+        }
+        None => run(root),
+    }
+}
+
 pub fn run(root: &Path) -> Result<()> {
     let all = [
         Need::Terraform,

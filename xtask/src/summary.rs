@@ -1,12 +1,17 @@
 //! The summary of a saved plan, read from `terraform show -json`: how many resources are added, changed,
 //! replaced and destroyed, listed one per line, with the changes that deserve a second look — anything
-//! destroyed or replaced, anything touching IAM — marked in words and, on a terminal, in red. The same
+//! destroyed or replaced, anything touching IAM or a policy — marked in words and, on a terminal, in red, each
+//! with what to review ([`crate::review`]: why it is replaced, what a policy grants and revokes). The same
 //! summary renders as Markdown for the pull-request comment CI posts.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use crate::review::{self, Review};
 use crate::ui;
+
+/// Statements listed per change at most; a comment has a size limit and a reader has patience.
+const STATEMENTS_SHOWN: usize = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -33,16 +38,58 @@ pub struct Change {
     pub action: Action,
     pub address: String,
     pub kind: String,
+    pub review: Review,
 }
 
 impl Change {
-    /// IAM decides who may do what: a change there is reviewed even when it is an addition.
+    /// IAM decides who may do what: a change there is reviewed even when it is an addition, and so is any
+    /// change of a policy document (a key's, a bucket's) whatever resource holds it.
     pub fn touches_iam(&self) -> bool {
         let t = self.kind.as_str();
         t.starts_with("aws_iam_")
             || t.ends_with("_policy")
             || t == "aws_lambda_permission"
             || t == "aws_kms_grant"
+            || !self.review.policy.is_empty()
+    }
+
+    /// What to read about this change, one line each: why it is replaced, what its policy grants and revokes
+    /// (the statement, which Markdown shows as code).
+    fn details(&self) -> Vec<(String, Option<String>)> {
+        let mut lines = Vec::new();
+        if self.action == Action::Replace && !self.review.replaced_because.is_empty() {
+            lines.push((
+                format!(
+                    "replaced because {} cannot change in place",
+                    self.review.replaced_because.join(", ")
+                ),
+                None,
+            ));
+        }
+        let policy = &self.review.policy;
+        for (verb, statements) in [("grants", &policy.granted), ("revokes", &policy.revoked)] {
+            for statement in statements.iter().take(STATEMENTS_SHOWN) {
+                lines.push((format!("{verb}:"), Some(statement.clone())));
+            }
+            if statements.len() > STATEMENTS_SHOWN {
+                lines.push((
+                    format!(
+                        "{verb} {} more statements (see the full plan)",
+                        statements.len() - STATEMENTS_SHOWN
+                    ),
+                    None,
+                ));
+            }
+        }
+        for attribute in &policy.known_after_apply {
+            lines.push((
+                format!(
+                    "its {attribute} is known only after apply (it names resources not created yet): read it in the configuration"
+                ),
+                None,
+            ));
+        }
+        lines
     }
 
     pub fn destroys(&self) -> bool {
@@ -76,12 +123,7 @@ struct ResourceChange {
     address: String,
     #[serde(rename = "type")]
     kind: String,
-    change: ChangeJson,
-}
-
-#[derive(Deserialize)]
-struct ChangeJson {
-    actions: Vec<String>,
+    change: serde_json::Value,
 }
 
 impl Summary {
@@ -91,7 +133,10 @@ impl Summary {
             .resource_changes
             .into_iter()
             .filter_map(|rc| {
-                let actions: Vec<&str> = rc.change.actions.iter().map(String::as_str).collect();
+                let actions: Vec<&str> = rc.change["actions"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+                    .unwrap_or_default();
                 let action = match actions.as_slice() {
                     ["create"] => Action::Create,
                     ["update"] => Action::Update,
@@ -101,6 +146,7 @@ impl Summary {
                 };
                 Some(Change {
                     action,
+                    review: review::of(&rc.change),
                     address: rc.address,
                     kind: rc.kind,
                 })
@@ -157,14 +203,28 @@ impl Summary {
                 None => text.push_str(&line),
             }
             text.push('\n');
+            if c.warning().is_some() {
+                for (words, statement) in c.details() {
+                    match statement {
+                        Some(s) => text.push_str(&format!("        {words} {s}\n")),
+                        None => text.push_str(&format!("        {words}\n")),
+                    }
+                }
+            }
         }
         text
+    }
+
+    /// The first line of the pull-request comment, by which CI finds its own comment for `env` to update.
+    pub fn marker(env: &str) -> String {
+        format!("<!-- cargo xtask plan {env} -->")
     }
 
     /// For a pull-request comment.
     pub fn render_markdown(&self, env: &str) -> String {
         let mut md = format!(
-            "### `cargo xtask plan {env}`\n\n**{}**\n",
+            "{}\n### `cargo xtask plan {env}`\n\n**{}**\n",
+            Summary::marker(env),
             self.headline(env)
         );
         let risky: Vec<&Change> = self
@@ -181,6 +241,15 @@ impl Summary {
                     c.address,
                     c.warning().unwrap_or_default()
                 ));
+                for (words, statement) in c.details() {
+                    match statement {
+                        // A backtick in a policy would end the code span; no statement needs one.
+                        Some(s) => {
+                            md.push_str(&format!(">   - {words} `{}`\n", s.replace('`', "'")))
+                        }
+                        None => md.push_str(&format!(">   - {words}\n")),
+                    }
+                }
             }
         }
         if !self.is_empty() {
@@ -205,21 +274,26 @@ mod tests {
 
     const PLAN: &str = r#"{"resource_changes":[
       {"address":"aws_s3_bucket.archive","type":"aws_s3_bucket","change":{"actions":["create"]}},
-      {"address":"aws_iam_role_policy.aggregator_role","type":"aws_iam_role_policy","change":{"actions":["update"]}},
-      {"address":"aws_lambda_function.aggregator","type":"aws_lambda_function","change":{"actions":["delete","create"]}},
+      {"address":"aws_iam_role_policy.aggregator_role","type":"aws_iam_role_policy","change":{"actions":["update"],
+        "before":{"policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::landing/*\"}]}"},
+        "after":{"policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"s3:GetObject\",\"s3:DeleteObject\"],\"Resource\":\"arn:aws:s3:::landing/*\"}]}"}}},
+      {"address":"aws_kms_key.key","type":"aws_kms_key","change":{"actions":["update"],
+        "before":{"policy":"{\"Statement\":[]}"},
+        "after":{"policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"*\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}"}}},
+      {"address":"aws_lambda_function.aggregator","type":"aws_lambda_function","change":{"actions":["delete","create"],"replace_paths":[["architectures"]]}},
       {"address":"aws_sqs_queue.dlq","type":"aws_sqs_queue","change":{"actions":["delete"]}},
       {"address":"data.aws_caller_identity.current","type":"aws_caller_identity","change":{"actions":["read"]}},
-      {"address":"aws_kms_key.key","type":"aws_kms_key","change":{"actions":["no-op"]}}
+      {"address":"aws_sqs_queue.queue","type":"aws_sqs_queue","change":{"actions":["no-op"]}}
     ]}"#;
 
     #[test]
     fn counts_like_terraform() {
         let s = Summary::parse(PLAN).expect("parses");
-        assert_eq!(s.changes.len(), 4);
-        assert_eq!(s.counts(), (2, 1, 2));
+        assert_eq!(s.changes.len(), 5);
+        assert_eq!(s.counts(), (2, 2, 2));
         assert_eq!(
             s.headline("dev"),
-            "Plan for dev: 2 to add, 1 to change, 2 to destroy (1 replaced); 1 IAM changes."
+            "Plan for dev: 2 to add, 2 to change, 2 to destroy (1 replaced); 2 IAM changes."
         );
     }
 
@@ -238,6 +312,30 @@ mod tests {
         assert!(text.contains("+ aws_s3_bucket.archive\n"), "{text}");
         let md = s.render_markdown("dev");
         assert!(md.contains("aws_sqs_queue.dlq (DESTROY)"), "{md}");
+    }
+
+    #[test]
+    fn the_comment_says_what_to_review_in_each_risky_change() {
+        let s = Summary::parse(PLAN).expect("parses");
+        let md = s.render_markdown("prod");
+        assert!(md.starts_with("<!-- cargo xtask plan prod -->\n"), "{md}");
+        for expected in [
+            "> - `-/+` aws_lambda_function.aggregator (DESTROY)\n>   - replaced because architectures cannot change in place\n",
+            "> - `~` aws_iam_role_policy.aggregator_role (IAM)\n>   - grants: `Allow s3:DeleteObject, s3:GetObject on arn:aws:s3:::landing/*`\n>   - revokes: `Allow s3:GetObject on arn:aws:s3:::landing/*`\n",
+            // A key policy is a policy too, though its resource type is not IAM's.
+            "> - `~` aws_kms_key.key (IAM)\n>   - grants: `Allow for AWS * kms:* on *`\n",
+        ] {
+            assert!(md.contains(expected), "{expected:?} missing from:\n{md}");
+        }
+        let text = s.render_text("prod");
+        assert!(
+            text.contains(
+                "        grants: Allow s3:DeleteObject, s3:GetObject on arn:aws:s3:::landing/*"
+            ),
+            "{text}"
+        );
+        // Additions that grant nothing are not flagged.
+        assert!(!md.contains("aws_s3_bucket.archive ("), "{md}");
     }
 
     #[test]

@@ -100,17 +100,17 @@ impl Terraform {
             .filter(|_| target.is_local())
             .map(str::to_string);
         // The model's package variables, each given the zip cargo-lambda builds for its binary.
-        let pipeline = &target.pipeline;
-        let mut vars = vec![(
-            pipeline.lambda_package.name().to_owned(),
-            package_path(root, "aggregator").display().to_string(),
-        )];
-        if let Some(r) = &pipeline.receiver {
-            vars.push((
-                r.receiver.package.name().to_owned(),
-                package_path(root, "receiver").display().to_string(),
-            ));
-        }
+        let mut vars: Vec<(String, String)> = target
+            .pipeline
+            .packages()
+            .into_iter()
+            .map(|(bin, var)| {
+                (
+                    var.name().to_owned(),
+                    package_path(root, bin).display().to_string(),
+                )
+            })
+            .collect();
         let mut runner = infra_gen::terraform::Terraform::new(&workdir, options.providers())
             // Colour only where a person reads Terraform's words as they come: streamed to a terminal.
             .color(crate::ui::color() && crate::ui::verbose());

@@ -48,7 +48,10 @@ async fn deploy_secret_replay_and_destroy_local_for_real() {
         .assert_contains("Outputs of local:")
         .assert_contains("archive_bucket = file-aggregator-local-archive")
         .assert_contains("secret_id = arn:aws:secretsmanager:eu-west-2:")
-        .assert_contains("Next: put the endpoint credentials with `cargo xtask secret local`");
+        .assert_contains("Next: put the endpoint credentials with `cargo xtask secret local`")
+        // Terraform created the live alias at the version it published; nothing to move.
+        .assert_contains("aggregator_version = 1")
+        .assert_contains("Release: live serves version 1.");
     let provider_source = first
         .stderr
         .lines()
@@ -68,7 +71,8 @@ async fn deploy_secret_replay_and_destroy_local_for_real() {
     second
         .assert_ok()
         .assert_contains("Plan for local: no changes.")
-        .assert_contains("No changes: local is up to date; nothing to apply.");
+        .assert_contains("No changes: local is up to date; nothing to apply.")
+        .assert_contains("Release: live serves version 1.");
     assert!(
         !second.all().contains("terraform apply of the saved plan"),
         "a second deploy must apply nothing:\n{}",

@@ -10,10 +10,12 @@ fn every_command_has_help() {
     for command in [
         "deploy",
         "plan",
+        "rollback",
         "destroy",
         "secret",
         "bootstrap",
         "replay",
+        "report",
         "doctor",
         "generate",
         "bundle",
@@ -40,6 +42,7 @@ fn an_unknown_environment_is_refused_with_the_known_ones() {
         ("plan", dry),
         ("destroy", dry),
         ("secret", &[]),
+        ("rollback", &[]),
         ("bootstrap", &[]),
         ("replay", bundle),
         ("model", &[]),
@@ -144,6 +147,26 @@ fn a_load_run_against_a_deployed_environment_is_guarded_before_anything_is_sent(
 }
 
 #[test]
+fn a_report_refuses_a_bad_day_or_an_unconfirmable_requeue_before_calling_aws() {
+    xtask(&["report", "dev", "--date", "22/11/2026"])
+        .run()
+        .assert_code(1)
+        .assert_contains("`22/11/2026` is not a day: give it as YYYY-MM-DD");
+    xtask(&["report", "dev", "--requeue-unexplained"])
+        .run()
+        .assert_code(1)
+        .assert_contains("the requeue cannot be confirmed interactively: pass --yes");
+    xtask(&["report", "dev", "--yes"])
+        .run()
+        .assert_code(2)
+        .assert_contains("--requeue-unexplained");
+    xtask(&["report", "local"])
+        .run()
+        .assert_code(1)
+        .assert_contains("AWS_ENDPOINT_URL is not set");
+}
+
+#[test]
 fn the_local_environment_needs_an_emulator_endpoint() {
     xtask(&["deploy", "local", "--dry-run"])
         .run()
@@ -160,7 +183,7 @@ fn deploy_dry_run_prints_the_ordered_commands_for_dev_and_runs_none() {
     let out = &run.stdout;
     let order = [
         "check prerequisites: terraform >= 1.11, cargo-lambda, zig, the aarch64 Rust target, AWS credentials",
-        "lambda build --release --arm64 --output-format zip --bin aggregator --bin receiver",
+        "lambda build --release --arm64 --output-format zip --bin aggregator --bin reporter --bin receiver",
         "render environments/src/dev.rs into generated/dev/",
         "into Terraform's working directory",
         "state: S3 backend s3://file-aggregator-dev-tfstate/file-aggregator/dev/terraform.tfstate in eu-west-2",
@@ -170,6 +193,7 @@ fn deploy_dry_run_prints_the_ordered_commands_for_dev_and_runs_none() {
         "ask for confirmation",
         "$ terraform apply -no-color -input=false tfplan",
         "$ terraform output -no-color -json",
+        "move alias live to the version the apply published (output aggregator_version), all at once",
     ];
     let mut at = 0;
     for step in order {

@@ -297,6 +297,45 @@ fn local_up_serves_uploads_until_interrupted_then_stops_everything() {
     assert!(plot.exists(), "{}", plot.display());
     wait_for_line(&lines, "files delivered 21 ", deadline);
 
+    // The daily report of today on the running stack: the deployed reporter's configuration, the reporter's
+    // code; every file that landed is delivered, so there is nothing to requeue.
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let report = xtask(&[
+        "report",
+        "local",
+        "--date",
+        &today,
+        "--requeue-unexplained",
+        "--yes",
+    ])
+    .aws(&endpoint)
+    .run();
+    report
+        .assert_ok()
+        .assert_contains(&format!("local {today}: "))
+        .assert_contains(" 0 dead-lettered, 0 pending, 0 unexplained")
+        .assert_contains(&format!(
+            "Report: s3://file-aggregator-local-reports/reports/{today}/report.html"
+        ))
+        .assert_contains("Nothing to requeue");
+    let headline = report
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("local {today}: ")))
+        .expect("the headline");
+    let counts: Vec<u64> = headline
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .skip(3)
+        .collect();
+    assert_eq!(counts[0], counts[1], "landed = delivered: {headline}");
+    assert!(counts[0] >= 1, "{headline}");
+    assert!(
+        workspace_root()
+            .join(format!("target/report/local/{today}/report.html"))
+            .exists()
+    );
+
     // SAFETY: kill only sends a signal to the child this test started.
     let pid = i32::try_from(child.id()).expect("a pid");
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);

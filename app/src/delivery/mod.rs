@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 pub use minio::{MinioSink, store_client};
 pub use nifi::NifiSink;
+pub(crate) use nifi::{build_client, describe};
 
 use crate::bundle::Bundle;
 use crate::credentials::{Credentials, SecretCache, SecretError};

@@ -138,8 +138,9 @@ impl NifiSink {
     }
 }
 
-/// An HTTP client with TLS 1.2 at least, the timeouts, and the secret's client certificate and CA, if any.
-fn build_client(
+/// An HTTP client with TLS 1.2 at least, the timeouts, and the secret's client certificate and CA, if any
+/// (also the reachability probe's, so that it trusts exactly what a delivery trusts).
+pub(crate) fn build_client(
     credentials: &Credentials,
     connect_timeout: Duration,
     timeout: Duration,
@@ -193,7 +194,7 @@ fn transport_error(e: &reqwest::Error, parcel: &Parcel) -> DeliveryError {
 }
 
 /// A reqwest error in words, with its causes but without the URL (which could carry userinfo).
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut text = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {

@@ -15,8 +15,8 @@ use std::rc::Rc;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
-use crate::bundle::layout::{self, OutsideFiles, Place};
 use super::limits::Limits;
+use crate::bundle::layout::{self, OutsideFiles, Place};
 use crate::manifest::{MANIFEST_NAME, Manifest};
 
 /// A manifest far above any real bundle's is refused rather than read into memory.

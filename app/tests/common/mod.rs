@@ -242,6 +242,21 @@ impl Stack {
         .unwrap_or_default()
     }
 
+    /// Sends a message to the source queue, as S3 (or anyone) would; returns its id.
+    pub async fn send(&self, body: &str) -> String {
+        ok(
+            "send a message",
+            self.sqs
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(body)
+                .send()
+                .await,
+        )
+        .message_id
+        .unwrap_or_default()
+    }
+
     /// Uploads many files concurrently.
     pub async fn upload_many(&self, files: &[(String, Vec<u8>)]) {
         use futures::StreamExt;

@@ -1,17 +1,14 @@
 //! The aggregator: its log group, its role (exactly the actions its code uses, on exactly the stores it works
-//! on), the function with the variables that name those stores, and the queue's event source mapping.
+//! on), the function with the variables that name those stores, published as a version on every change, the
+//! `live` alias a release moves between versions, and the queue's event source mapping to that alias.
 
 use std::collections::BTreeMap;
 
 use super::identity::{function_role, runs_in_vpc};
-use super::queues::Queues;
 use super::receiver::Receiver;
-use super::secrets::Secrets;
-use super::storage::Storage;
-use super::tables::StateTables;
-use super::{Context, DELIVERED_TAG};
+use super::{Context, DELIVERED_TAG, LIVE_ALIAS, Stores};
 use crate::config::{Endpoint, Sink};
-use crate::function::{Function, LogGroup, Mapping};
+use crate::function::{Alias, Function, LogGroup, Mapping};
 use crate::iam::{Condition, Statement};
 use crate::identity::Role;
 use crate::network::Network;
@@ -21,15 +18,8 @@ pub struct Aggregator {
     pub aggregator_logs: LogGroup,
     pub aggregator_role: Role,
     pub aggregator: Function,
+    pub aggregator_live: Alias,
     pub aggregator_mapping: Mapping,
-}
-
-/// The parts the aggregator works on.
-pub struct Stores<'a> {
-    pub secrets: &'a Secrets,
-    pub storage: &'a Storage,
-    pub queues: &'a Queues,
-    pub tables: &'a StateTables,
 }
 
 impl Aggregator {
@@ -68,13 +58,20 @@ impl Aggregator {
             vpc: Some(network.placement(network.aggregator_sg())),
             layers: Vec::new(),
             key_arn: cx.key_arn.clone(),
+            publish: true,
             after: vec![aggregator_role.policy_ref(), aggregator_logs.r()],
+        };
+        let aggregator_live = Alias {
+            name: "aggregator_live",
+            alias_name: LIVE_ALIAS,
+            function_name: aggregator.function_name(),
+            function_version: aggregator.version(),
         };
         let mapping = &cx.env.mapping;
         let aggregator_mapping = Mapping {
             name: "aggregator_mapping",
             queue_arn: stores.queues.queue.arn(),
-            function_arn: aggregator.arn(),
+            function_arn: aggregator_live.arn(),
             batch_size: mapping.batch_size,
             batching_window_seconds: mapping.batching_window_seconds,
             maximum_concurrency: mapping.maximum_concurrency,
@@ -83,6 +80,7 @@ impl Aggregator {
             aggregator_logs,
             aggregator_role,
             aggregator,
+            aggregator_live,
             aggregator_mapping,
         }
     }

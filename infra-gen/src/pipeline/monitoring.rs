@@ -1,15 +1,23 @@
-//! What watches the pipeline: health alarms on the queues, the function and the circuit breaker, an anomaly
-//! alarm on incoming files, the composite alarm that notifies once per incident, the topic and the dashboard.
+//! What watches the pipeline: health alarms on the queues, the function (as the queue invokes it, through
+//! its `live` alias), the latency objective, the circuit breaker and the daily report, an anomaly alarm on
+//! incoming files, the composite alarm that notifies once per incident, the topic, the dashboard and the
+//! monthly budget.
 
 use std::collections::BTreeMap;
 
 use super::queues::Queues;
-use super::{Context, DASHBOARD_FILE, METRIC_NAMESPACE};
+use super::{Context, DASHBOARD_FILE, LIVE_ALIAS, METRIC_NAMESPACE, Pipeline};
 use crate::function::Function;
-use crate::monitoring::{Alarm, Comparison, CompositeAlarm, Dashboard, Metric, Topic, Watch};
+use crate::monitoring::{
+    Alarm, Budget, Comparison, CompositeAlarm, Dashboard, Metric, Statistic, Topic, Watch,
+};
 use crate::queue::Queue;
 use crate::retention::{human, human_up};
-use crate::tf::Ref;
+use crate::tf::{Expr, Ref};
+use crate::watch::{FUNCTION_ALARM_PERIOD_SECONDS, latency_watches};
+
+/// The alarms a canary release watches (by Terraform name): the function's errors, and every latency alarm.
+const RELEASE_WATCHED: [&str; 1] = ["lambda_errors"];
 
 pub struct Monitoring {
     pub alarms: Topic,
@@ -17,17 +25,30 @@ pub struct Monitoring {
     pub incoming_anomaly: Alarm,
     pub pipeline_health: Option<CompositeAlarm>,
     pub dashboard: Dashboard,
+    pub budget: Option<Budget>,
+}
+
+/// The topic alarms notify, and the daily report publishes its summary to.
+pub fn topic(cx: &Context) -> Topic {
+    Topic {
+        name: "alarms",
+        topic_name: cx.named("alarms"),
+        key_arn: cx.key_arn.clone(),
+        account_id: cx.account.clone(),
+        email: cx.env.alarms.email.clone(),
+        budget_alerts: cx.env.budget.is_some(),
+    }
 }
 
 impl Monitoring {
-    pub fn new(cx: &Context, queues: &Queues, aggregator: &Function) -> Monitoring {
+    pub fn new(
+        cx: &Context,
+        queues: &Queues,
+        aggregator: &Function,
+        reporter: &Function,
+        alarms: Topic,
+    ) -> Monitoring {
         let settings = &cx.env.alarms;
-        let alarms = Topic {
-            name: "alarms",
-            topic_name: cx.named("alarms"),
-            key_arn: cx.key_arn.clone(),
-            email: settings.email.clone(),
-        };
         // With a composite alarm only it notifies (one message per incident); without, each alarm does.
         let actions = if settings.composite {
             Vec::new()
@@ -42,7 +63,7 @@ impl Monitoring {
             description,
             watch,
         };
-        let health: Vec<Alarm> = health_checks(cx, queues, aggregator)
+        let health: Vec<Alarm> = health_checks(cx, queues, aggregator, reporter)
             .into_iter()
             .map(alarm)
             .collect();
@@ -50,7 +71,7 @@ impl Monitoring {
             "incoming_anomaly",
             "Files land at an unusual rate: the external party stopped sending, or a flood".into(),
             Watch::Anomaly {
-                metric: on_queue("NumberOfMessagesSent", &queues.queue, "Sum", 300),
+                metric: on_queue("NumberOfMessagesSent", &queues.queue, Statistic::Sum, 300),
                 evaluation_periods: 3,
                 band_width: 3,
             },
@@ -67,12 +88,22 @@ impl Monitoring {
             children,
             topic_arn: alarms.arn(),
         });
+        let budget = cx.env.budget.as_ref().map(|budget| Budget {
+            name: "budget",
+            budget_name: cx.named("monthly"),
+            monthly_usd: budget.monthly_usd,
+            alerts: budget.alerts.clone(),
+            account_id: cx.account.clone(),
+            topic_arn: alarms.arn(),
+            after: alarms.policy_ref(),
+        });
         Monitoring {
             dashboard: Dashboard {
                 name: "dashboard",
                 dashboard_name: cx.env.name_prefix.clone(),
                 body_file: DASHBOARD_FILE,
             },
+            budget,
             alarms,
             health,
             incoming_anomaly,
@@ -85,7 +116,7 @@ impl Monitoring {
 fn on_queue(
     name: &'static str,
     queue: &Queue,
-    statistic: &'static str,
+    statistic: Statistic,
     period_seconds: u32,
 ) -> Metric {
     Metric {
@@ -102,29 +133,47 @@ fn health_checks(
     cx: &Context,
     queues: &Queues,
     aggregator: &Function,
+    reporter: &Function,
 ) -> Vec<(&'static str, String, Watch)> {
     let settings = &cx.env.alarms;
     let retention = cx.validated.retention();
-    let on_function = |namespace, dimension, name, statistic, period_seconds| Metric {
-        namespace,
+    let backlog = cx.env.traffic.files_per_hour();
+    // The queue invokes the alias: its metrics are the released code's, not a one-off invocation's.
+    let on_alias = |name| Metric {
+        namespace: "AWS/Lambda",
         name,
-        dimensions: BTreeMap::from([(dimension, aggregator.function_name())]),
+        dimensions: BTreeMap::from([
+            ("FunctionName", aggregator.function_name()),
+            (
+                "Resource",
+                Expr::concat([
+                    aggregator.function_name(),
+                    Expr::lit(format!(":{LIVE_ALIAS}")),
+                ]),
+            ),
+        ]),
+        statistic: Statistic::Sum,
+        period_seconds: FUNCTION_ALARM_PERIOD_SECONDS,
+    };
+    let emitted = |name, statistic, period_seconds| Metric {
+        namespace: METRIC_NAMESPACE,
+        name,
+        dimensions: BTreeMap::from([("Function", aggregator.function_name())]),
         statistic,
         period_seconds,
     };
-    let lambda = |name| on_function("AWS/Lambda", "FunctionName", name, "Sum", 300);
     let visible = "ApproximateNumberOfMessagesVisible";
-    vec![
+    let mut checks = vec![
         (
             "queue_depth",
             format!(
-                "More than {} files waiting: delivery is slower than landing (endpoint down or slow, or the Lambda failing)",
-                settings.queue_depth_threshold
+                "More than {backlog} files waiting, one hour of the declared traffic ({} files/s): delivery is slower than landing (endpoint down or slow, or the Lambda failing)",
+                cx.env.traffic.average_files_per_second
             ),
             Watch::Threshold {
-                metric: on_queue(visible, &queues.queue, "Maximum", 300),
+                metric: on_queue(visible, &queues.queue, Statistic::Maximum, 300),
                 evaluation_periods: 3,
-                threshold: settings.queue_depth_threshold,
+                threshold: backlog,
                 comparison: Comparison::Above,
             },
         ),
@@ -135,7 +184,12 @@ fn health_checks(
                 settings.oldest_message_age_seconds
             ),
             Watch::Threshold {
-                metric: on_queue("ApproximateAgeOfOldestMessage", &queues.queue, "Maximum", 300),
+                metric: on_queue(
+                    "ApproximateAgeOfOldestMessage",
+                    &queues.queue,
+                    Statistic::Maximum,
+                    300,
+                ),
                 evaluation_periods: 1,
                 threshold: settings.oldest_message_age_seconds,
                 comparison: Comparison::Above,
@@ -150,7 +204,7 @@ fn health_checks(
                 human_up(retention.longest_wait_before_dead_letter)
             ),
             Watch::Threshold {
-                metric: on_queue(visible, &queues.dlq, "Maximum", 60),
+                metric: on_queue(visible, &queues.dlq, Statistic::Maximum, 60),
                 evaluation_periods: 1,
                 threshold: 0,
                 comparison: Comparison::Above,
@@ -158,9 +212,9 @@ fn health_checks(
         ),
         (
             "lambda_errors",
-            "The aggregator failed invocations (not delivery failures, which it reports per message)".into(),
+            "The aggregator's live release failed invocations (not delivery failures, which it reports per message); right after a release, roll it back (runbook)".into(),
             Watch::Threshold {
-                metric: lambda("Errors"),
+                metric: on_alias("Errors"),
                 evaluation_periods: 1,
                 threshold: 0,
                 comparison: Comparison::Above,
@@ -170,7 +224,40 @@ fn health_checks(
             "lambda_throttles",
             "The aggregator was throttled: its reserved concurrency is too low for the mapping".into(),
             Watch::Threshold {
-                metric: lambda("Throttles"),
+                metric: on_alias("Throttles"),
+                evaluation_periods: 1,
+                threshold: 0,
+                comparison: Comparison::Above,
+            },
+        ),
+        (
+            "files_unexplained",
+            "The daily report found files that landed and that nothing in the pipeline accounts for (not delivered, not in the DLQ, not waiting): read the report and requeue them (runbook)".into(),
+            Watch::Threshold {
+                // One data point a day: the alarm holds until the next report says 0.
+                metric: Metric {
+                    namespace: METRIC_NAMESPACE,
+                    name: "FilesUnexplained",
+                    dimensions: BTreeMap::from([("Function", reporter.function_name())]),
+                    statistic: Statistic::Maximum,
+                    period_seconds: 86_400,
+                },
+                evaluation_periods: 1,
+                threshold: 0,
+                comparison: Comparison::Above,
+            },
+        ),
+        (
+            "report_failed",
+            "The daily report failed: read its log group and make it again with `cargo xtask report <env> --date <day>` (runbook)".into(),
+            Watch::Threshold {
+                metric: Metric {
+                    namespace: "AWS/Lambda",
+                    name: "Errors",
+                    dimensions: BTreeMap::from([("FunctionName", reporter.function_name())]),
+                    statistic: Statistic::Sum,
+                    period_seconds: 3_600,
+                },
                 evaluation_periods: 1,
                 threshold: 0,
                 comparison: Comparison::Above,
@@ -180,11 +267,49 @@ fn health_checks(
             "circuit_open",
             "The circuit breaker has been open for 5 minutes: the endpoint is down; messages are held and redelivered".into(),
             Watch::Threshold {
-                metric: on_function(METRIC_NAMESPACE, "Function", "BreakerOpen", "Maximum", 60),
+                metric: emitted("BreakerOpen", Statistic::Maximum, 60),
                 evaluation_periods: 5,
                 threshold: 1,
                 comparison: Comparison::AtLeast,
             },
         ),
-    ]
+    ];
+    for watch in latency_watches(cx.env) {
+        checks.push((
+            watch.alarm_name(),
+            format!(
+                "The objective is {} of files within {} s of landing; over the last {} s the {} of EndToEndLatency was above it: files arrive late (endpoint slow, a backlog, or a slow release), see the runbook",
+                watch.percentile.percent(),
+                watch.limit_seconds,
+                watch.period_seconds,
+                watch.percentile
+            ),
+            Watch::Threshold {
+                metric: emitted(
+                    "EndToEndLatency",
+                    Statistic::Percentile(watch.percentile),
+                    watch.period_seconds,
+                ),
+                evaluation_periods: 1,
+                threshold: watch.limit_seconds.saturating_mul(1000),
+                comparison: Comparison::Above,
+            },
+        ));
+    }
+    checks
+}
+
+impl Pipeline {
+    /// The alarms a canary watches: the function's errors and the latency objective's. One in ALARM during
+    /// the canary rolls the release back.
+    pub fn release_alarms(&self) -> Vec<&Alarm> {
+        let latency: Vec<&'static str> = latency_watches(self.validated.env())
+            .iter()
+            .map(|w| w.alarm_name())
+            .collect();
+        self.health
+            .iter()
+            .filter(|a| RELEASE_WATCHED.contains(&a.name) || latency.contains(&a.name))
+            .collect()
+    }
 }

@@ -81,6 +81,7 @@ impl Receiver {
             // Reached through its URL (inbound needs no VPC path); reads its secret through the endpoints.
             vpc: Some(network.placement(network.receiver_sg())),
             key_arn: cx.key_arn.clone(),
+            publish: false,
             after: vec![receiver_role.policy_ref(), receiver_logs.r()],
         };
         let receiver_url = FunctionUrl {

@@ -21,6 +21,7 @@ impl Secrets {
             account_id: account.clone(),
             deletion_window_days: if production { 30 } else { 7 },
             prevent_destroy: env.prevent_destroy,
+            budget_alerts: env.budget.is_some(),
         };
         let credentials = Secret {
             name: "credentials",

@@ -36,6 +36,7 @@ impl Storage {
             lifecycle,
             prevent_destroy: cx.env.prevent_destroy,
             tls_only: cx.env.kind != Kind::Local,
+            grants: Vec::new(),
         });
         let archive_events = Notification {
             name: "archive_events",

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use infra_gen::config::{Endpoint, Sink, Subnet};
+use infra_gen::config::{
+    CustomerGateway, Endpoint, Link, OnPremise, OnPremiseDns, Sink, Subnet, Vpn, VpnGateway,
+    VpnRouting,
+};
 use infra_gen::{Environment, Kind, Pipeline, Violations};
 use serde_json::Value;
 
@@ -20,7 +23,8 @@ pub fn valid() -> Environment {
     env
 }
 
-/// A valid production environment (delivering to an on-premise NiFi).
+/// A valid production environment (delivering to an on-premise NiFi over a VPN, its name forwarded to the
+/// on-premise DNS).
 pub fn production() -> Environment {
     let mut env = valid();
     env.kind = Kind::Production;
@@ -32,6 +36,23 @@ pub fn production() -> Environment {
         cidrs: vec!["10.100.0.0/24".into()],
         port: 443,
         max_request_bytes: None,
+    });
+    env.network.on_premise = Some(OnPremise {
+        cidrs: vec!["10.100.0.0/16".into()],
+        link: Link::Vpn(Vpn {
+            gateway: VpnGateway::VirtualPrivateGateway {
+                amazon_side_asn: 64512,
+            },
+            customer_gateway: CustomerGateway {
+                ip_address: "203.0.113.10".into(),
+                bgp_asn: 65010,
+            },
+            routing: VpnRouting::Bgp,
+        }),
+        dns: Some(OnPremiseDns {
+            domain: "example.internal".into(),
+            servers: vec!["10.100.1.10".into(), "10.100.1.11".into()],
+        }),
     });
     env
 }

@@ -30,6 +30,8 @@ const LOG_BYTES_PER_INVOCATION: f64 = 3_500.0;
 const LOG_BYTES_PER_BUNDLE: f64 = 700.0;
 /// EMF metric names the aggregator emits on every invocation (dimension `Function`): each is a custom metric.
 const CUSTOM_METRICS: f64 = 20.0;
+/// EMF metric names the daily report emits (reporter/src/publish.rs).
+const REPORT_METRICS: f64 = 10.0;
 /// A DynamoDB idempotency record (key, status, owner, times, bundle id): under 1 KB, one request unit a write.
 const RECORD_BYTES: f64 = 400.0;
 /// Deep Archive keeps 40 KB per object besides the data: 8 KB at the Standard rate, 32 KB at its own.
@@ -76,6 +78,8 @@ pub struct Prices {
     pub logs_ingest_gb: f64,
     pub logs_vended_gb: f64,
     pub logs_storage_gb_month: f64,
+    /// S3 Inventory, per object listed.
+    pub s3_inventory_object: f64,
 }
 
 /// US East (N. Virginia). Source: the AWS pricing pages of each service (aws.amazon.com/<service>/pricing),
@@ -115,6 +119,7 @@ pub const US_EAST_1: Prices = Prices {
     logs_ingest_gb: 0.50,
     logs_vended_gb: 0.50,
     logs_storage_gb_month: 0.03,
+    s3_inventory_object: 0.002_5 / 1e6,
 };
 
 /// Europe (London), the environments' region. Source: the AWS Price List Bulk API offer files for eu-west-2
@@ -129,7 +134,8 @@ pub const EU_WEST_2: Prices = Prices {
     region: "eu-west-2",
     source: "AWS Price List offer files, eu-west-2 (published 2026-09/10), transcription read 2026-11-22",
     unverified: "S3 Deep Archive storage and requests, DynamoDB (on-demand after the 2024-11 halving of \
-                 London's $1.4846 per million writes), composite alarms, dashboards and vended logs",
+                 London's $1.4846 per million writes), composite alarms, dashboards, vended logs and S3 Inventory \
+                 (us-east-1's price)",
     lambda_gb_second_arm: 0.000_013_333_4,
     lambda_gb_second_x86: 0.000_016_666_7,
     lambda_request: 0.20 / 1e6,
@@ -160,6 +166,7 @@ pub const EU_WEST_2: Prices = Prices {
     logs_ingest_gb: 0.598_5,
     logs_vended_gb: 0.598_5,
     logs_storage_gb_month: 0.031_5,
+    s3_inventory_object: 0.002_5 / 1e6,
 };
 
 /// The price table of a region.
@@ -251,7 +258,8 @@ pub fn monthly(env: &Environment, usage: &Usage, prices: &Prices) -> Vec<Line> {
     let log_gb = (u.invocations * LOG_BYTES_PER_INVOCATION + u.bundles * LOG_BYTES_PER_BUNDLE) / GB;
     let retention_months =
         f64::from(env.function.log_retention_days).min(ARCHIVE_MONTH * 30.0) / 30.0;
-    let alarms = 7.0 + 2.0; // seven alarms, one of them anomaly detection (three metrics)
+    // Nine alarms, one of them anomaly detection (three metrics): six on health, two on the daily report.
+    let alarms = 9.0 + 2.0;
     let mut lines = vec![
         line(
             "Lambda compute",
@@ -352,7 +360,8 @@ pub fn monthly(env: &Environment, usage: &Usage, prices: &Prices) -> Vec<Line> {
         line(
             "CloudWatch alarms, metrics, dashboard",
             format!(
-                "{alarms:.0} alarm metrics, a composite, {CUSTOM_METRICS:.0} EMF metrics, a dashboard"
+                "{alarms:.0} alarm metrics, a composite, {:.0} EMF metrics, a dashboard",
+                CUSTOM_METRICS + REPORT_METRICS
             ),
             alarms * p.alarm_metric_month
                 + if env.alarms.composite {
@@ -360,7 +369,7 @@ pub fn monthly(env: &Environment, usage: &Usage, prices: &Prices) -> Vec<Line> {
                 } else {
                     0.0
                 }
-                + CUSTOM_METRICS * p.custom_metric_month
+                + (CUSTOM_METRICS + REPORT_METRICS) * p.custom_metric_month
                 + p.dashboard_month,
         ),
         line(
@@ -373,6 +382,7 @@ pub fn monthly(env: &Environment, usage: &Usage, prices: &Prices) -> Vec<Line> {
                 + log_gb * LOG_STORAGE_RATIO * retention_months * p.logs_storage_gb_month,
         ),
     ];
+    lines.push(daily_report(env, usage, prices, gb_second));
     match env.sink.endpoint() {
         Endpoint::OnPremise { .. } => lines.push(line(
             "Data transfer out to the on-premise endpoint",
@@ -389,6 +399,31 @@ pub fn monthly(env: &Environment, usage: &Usage, prices: &Prices) -> Vec<Line> {
         ));
     }
     lines
+}
+
+/// The daily report: a record read per file (eventually consistent: half a read unit), the landing bucket's
+/// versions listed once a day (every version it keeps, not only the day's) or read from its S3 Inventory, and the
+/// function's compute at most (its timeout at its memory, every day: it is not measured).
+fn daily_report(env: &Environment, usage: &Usage, prices: &Prices, gb_second: f64) -> Line {
+    let p = prices;
+    let r = &env.reporter;
+    let versions_a_day = usage.files / 30.0 * f64::from(env.storage.landing_expiry_days);
+    let (how, listing) = if r.inventory {
+        ("inventoried", versions_a_day * 30.0 * p.s3_inventory_object)
+    } else {
+        // A LIST request, 1,000 versions a page, is priced as a PUT.
+        ("listed", versions_a_day / 1000.0 * 30.0 * p.s3_put)
+    };
+    let compute = 30.0 * f64::from(r.timeout_seconds) * f64::from(r.memory_mb) / 1024.0;
+    line(
+        "Daily report (records read, versions listed, compute at most)",
+        format!(
+            "{:.1} M records read, {:.1} M versions {how} a day, at most {compute:.0} GB-s",
+            usage.files / 1e6,
+            versions_a_day / 1e6
+        ),
+        usage.files * 0.5 * p.dynamodb_read + listing + compute * gb_second,
+    )
 }
 
 /// A setting that would cut the bill, and what it saves at a usage.
@@ -416,7 +451,7 @@ pub fn savings(env: &Environment, usage: &Usage, prices: &Prices) -> Vec<Saving>
         },
         Saving {
             setting: "network: a NAT gateway instead of the interface endpoints",
-            what: "AWS APIs (SQS, KMS, Secrets Manager, Logs, CloudWatch) reached through one NAT gateway over their public endpoints, still TLS; S3 and DynamoDB stay on their free gateway endpoints",
+            what: "AWS APIs (SQS, KMS, Secrets Manager, Logs, CloudWatch, SNS) reached through one NAT gateway over their public endpoints, still TLS; S3 and DynamoDB stay on their free gateway endpoints",
             saves: endpoints
                 - if env.network.public_subnet.is_some() {
                     0.0
