@@ -395,6 +395,13 @@ async fn deploy(root: &Path, target: &Target, name: &str) -> Result<terraform::O
     Ok(outcome.outputs)
 }
 
+/// Whether a mapping's function ARN (`arn:aws:lambda:<region>:<account>:function:<name>[:<version or alias>]`)
+/// invokes `function_name`: the queue is mapped to the `live` alias, whose ARN carries it as a qualifier.
+fn invokes(arn: &str, function_name: &str) -> bool {
+    arn.split_once(":function:")
+        .is_some_and(|(_, rest)| rest.split(':').next() == Some(function_name))
+}
+
 /// Reads the deployed event source mapping's settings, then disables the emulator's own run of it: the local
 /// poller is the mapping, so the emulator's copy must not consume the queue too. moto runs an enabled SQS
 /// mapping itself, synchronously inside every SendMessage (so inside every S3 PutObject's notification): it
@@ -418,7 +425,7 @@ async fn take_over_mapping(
         .iter()
         .find(|m| {
             m.function_arn()
-                .is_some_and(|arn| arn.ends_with(&format!(":{function_name}")))
+                .is_some_and(|arn| invokes(arn, function_name))
         })
         .context("the local deployment has no event source mapping for the function")?;
     let settings = DeployedMapping {
@@ -846,4 +853,22 @@ async fn up(stack: &LocalStack) -> Result<()> {
 /// Where reports and plots go.
 pub fn output_dir(root: &Path) -> PathBuf {
     root.join("target/local")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_to_the_functions_alias_or_the_function_itself_invokes_it() {
+        let function = "arn:aws:lambda:eu-west-1:123456789012:function:local-aggregator";
+        assert!(invokes(function, "local-aggregator"));
+        assert!(invokes(&format!("{function}:live"), "local-aggregator"));
+        assert!(invokes(&format!("{function}:7"), "local-aggregator"));
+        assert!(!invokes(
+            &format!("{function}-old:live"),
+            "local-aggregator"
+        ));
+        assert!(!invokes(function, "aggregator"));
+    }
 }
