@@ -153,6 +153,10 @@ impl Terraform {
                 "TF_CLI_CONFIG_FILE".into(),
                 dir.join(REGISTRY_ONLY_CONFIG).display().to_string(),
             ));
+        } else if let Some(value) =
+            cli_config_override(std::env::var_os("TF_CLI_CONFIG_FILE").as_deref())
+        {
+            env.push(("TF_CLI_CONFIG_FILE".into(), value));
         }
         Terraform {
             dir: dir.to_owned(),
@@ -274,6 +278,14 @@ impl Terraform {
     }
 }
 
+/// What to set `TF_CLI_CONFIG_FILE` to, given its inherited value. A file named there that does not exist
+/// makes Terraform warn on every call ("Unable to open CLI configuration file") and changes nothing else, so
+/// it is set empty: Terraform then reads its default configuration, and only if that exists.
+fn cli_config_override(inherited: Option<&std::ffi::OsStr>) -> Option<String> {
+    let file = inherited.filter(|f| !f.is_empty())?;
+    (!Path::new(file).exists()).then(String::new)
+}
+
 fn command_line(words: &[String]) -> String {
     format!("terraform {}", words.join(" "))
 }
@@ -340,6 +352,21 @@ mod tests {
         );
         let registry = Terraform::new(Path::new("/work"), Providers::Registry { forced: false });
         assert_eq!(registry.init_args(&[]), ["init", "-no-color"]);
+    }
+
+    #[test]
+    fn a_cli_configuration_that_does_not_exist_is_not_passed_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.terraformrc");
+        assert_eq!(
+            cli_config_override(Some(missing.as_os_str())),
+            Some(String::new())
+        );
+        let present = dir.path().join("present.terraformrc");
+        std::fs::write(&present, "").expect("write");
+        assert_eq!(cli_config_override(Some(present.as_os_str())), None);
+        assert_eq!(cli_config_override(Some("".as_ref())), None);
+        assert_eq!(cli_config_override(None), None);
     }
 
     #[test]

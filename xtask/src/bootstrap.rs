@@ -6,7 +6,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
@@ -21,12 +21,12 @@ const TLS_SID: &str = "DenyInsecureTransport";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment: dev or prod (local keeps its state on this machine).
-    pub env: String,
+    #[command(flatten)]
+    pub env: target::Env,
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let target = target::resolve(&args.env)?;
+    let target = args.env.target()?;
     let Some(bucket) = target.env().state_bucket.clone() else {
         println!(
             "{} keeps its Terraform state in a local file (Terraform's working directory): nothing to bootstrap.",
@@ -71,13 +71,9 @@ fn failed<E>(what: &str, bucket: &str, e: &E) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error,
 {
-    let detail = match e.message().or(e.code()) {
-        Some(m) => m.to_string(),
-        // No service error: a connection or signing problem, described by the SDK's error chain.
-        None => DisplayErrorContext(e).to_string(),
-    };
     anyhow!(
-        "{what} s3://{bucket} failed: {detail} (are AWS credentials with S3 rights set? `cargo xtask doctor` checks)"
+        "{what} s3://{bucket} failed: {} (are AWS credentials with S3 rights set? `cargo xtask doctor` checks)",
+        crate::aws::describe(e)
     )
 }
 

@@ -25,7 +25,7 @@ pub async fn count_versions(s3: &Client, bucket: &str) -> Result<Option<u64>> {
             Err(e) => {
                 return Err(anyhow::anyhow!(
                     "listing s3://{bucket}: {}",
-                    e.message().or(e.code()).unwrap_or("unknown error")
+                    crate::aws::describe(&e)
                 ));
             }
         };
@@ -49,9 +49,7 @@ pub async fn empty(s3: &Client, bucket: &str) -> Result<u64> {
             .max_keys(1000)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("listing s3://{bucket}: {}", e.code().unwrap_or("error"))
-            })?;
+            .map_err(|e| anyhow::anyhow!("listing s3://{bucket}: {}", crate::aws::describe(&e)))?;
         let mut ids = Vec::new();
         for v in page.versions() {
             ids.push(identifier(v.key(), v.version_id())?);
@@ -75,10 +73,7 @@ pub async fn empty(s3: &Client, bucket: &str) -> Result<u64> {
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "deleting from s3://{bucket}: {}",
-                    e.code().unwrap_or("error")
-                )
+                anyhow::anyhow!("deleting from s3://{bucket}: {}", crate::aws::describe(&e))
             })?;
         if let Some(error) = answer.errors().first() {
             anyhow::bail!(

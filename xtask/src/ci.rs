@@ -2,13 +2,12 @@
 //! at the first failure.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::exec::Show;
-use crate::{lambda, run, setup, target, workflows};
+use crate::exec::{Cmd, Show};
+use crate::{lambda, setup, target, workflows};
 
 pub fn run_ci(root: &Path) -> Result<()> {
     setup::run_setup(root)?;
@@ -33,13 +32,15 @@ pub fn run_ci(root: &Path) -> Result<()> {
     for (name, args) in steps {
         let started = Instant::now();
         println!("ci: {name} ...");
-        run(Command::new(&cargo).args(args).current_dir(root))?;
+        Cmd::new(format!("cargo {}", args.join(" ")), &cargo, root)
+            .args(args.iter().copied())
+            .run_ok(Show::Inherit)?;
         println!("ci: {name} passed in {:.0?}", started.elapsed());
     }
     // The very build `deploy dev` runs: the arm64 aggregator, the daily report and the mock receiver, as zips.
     let started = Instant::now();
     println!("ci: lambda build ...");
-    lambda::build(root, &target::resolve("dev")?).run_ok(Show::Progress)?;
+    lambda::build(root, &target::resolve("dev", target::Aws::Real)?).run_ok(Show::Progress)?;
     let zip = root.join("target/lambda/aggregator/bootstrap.zip");
     anyhow::ensure!(
         zip.is_file(),

@@ -19,14 +19,6 @@ use crate::{lambda, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment: local, dev or prod (environments/src/<env>.rs).
-    pub env: String,
-    /// Apply without asking (CI). Without it, deploy shows the plan summary and asks.
-    #[arg(long)]
-    pub yes: bool,
-    /// Print every command deploy would run, with its working directory and environment; run none.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Use the Lambda zips already in target/lambda/ (e.g. from CI's build step) instead of building.
     #[arg(long)]
     pub skip_build: bool,
@@ -34,16 +26,17 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub summary_file: Option<PathBuf>,
     #[command(flatten)]
-    pub terraform: terraform::Options,
+    pub common: target::Common,
 }
 
 pub fn run(root: &Path, args: Args) -> Result<()> {
-    let target = target::resolve(&args.env)?;
-    let tf = Terraform::new(root, &target, &args.terraform)?;
+    let target = args.common.target()?;
+    let tf = Terraform::new(root, &target, &args.common.terraform)?;
     let name = target.name().to_string();
-    if args.dry_run {
+    let yes = args.common.yes;
+    if args.common.dry_run {
         let mut steps = plan_steps(root, &target, &tf, args.skip_build);
-        steps.push(DryStep::Note(if args.yes {
+        steps.push(DryStep::Note(if yes {
             "no confirmation asked (--yes); apply only when the plan has changes".into()
         } else {
             "ask for confirmation (y/N); apply only when the plan has changes".into()
@@ -54,27 +47,22 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
         print_dry_run(&format!("cargo xtask deploy {name}"), &steps);
         return Ok(());
     }
-    ui::require_confirmable(args.yes, "the deployment")?;
-    let summary = build_and_plan(
+    ui::require_confirmable(yes, "the deployment")?;
+    let outcome = deploy(
         root,
         &target,
         &tf,
-        args.skip_build,
-        args.summary_file.as_deref(),
+        &Plan {
+            skip_build: args.skip_build,
+            summary_file: args.summary_file.as_deref(),
+            summary: Detail::Full,
+        },
+        yes,
     )?;
-    if summary.is_empty() {
-        println!("No changes: {name} is up to date; nothing to apply.");
-    } else {
-        if !args.yes && !ui::confirm(&format!("Apply this plan to {name}?"))? {
-            bail!("not confirmed: nothing was applied to {name}");
-        }
-        tf.run_apply(false)?;
-        println!("Applied the plan to {name}.");
-    }
-    let outputs = tf.run_output()?;
-    terraform::print_outputs(&name, &outputs);
-    crate::runtime()?.block_on(crate::release::after_deploy(&target, &outputs))?;
-    if summary
+    terraform::print_outputs(&name, &outcome.outputs);
+    crate::aws::runtime()?.block_on(crate::release::after_deploy(&target, &outcome.outputs))?;
+    if outcome
+        .summary
         .changes
         .iter()
         .any(|c| c.address == "aws_secretsmanager_secret.credentials")
@@ -84,6 +72,55 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How the plan is made and shown.
+pub struct Plan<'a> {
+    /// Use the Lambda zips already built.
+    pub skip_build: bool,
+    /// Also write the summary as Markdown here.
+    pub summary_file: Option<&'a Path>,
+    /// How much of the summary the terminal gets (all of it goes to the log).
+    pub summary: Detail,
+}
+
+/// How much of a plan's summary is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every change, with destroys and IAM marked: what deploy and plan are for.
+    Full,
+    /// The counts only: for `cargo xtask local`, whose plan is always the whole local stack.
+    Headline,
+}
+
+/// What a deployment did.
+pub struct Outcome {
+    pub summary: Summary,
+    pub outputs: terraform::Outputs,
+}
+
+/// Builds, plans, shows the summary, applies it when it changes anything (after confirmation unless `yes`),
+/// and reads the outputs: the deployment `cargo xtask deploy` and `cargo xtask local` both run.
+pub fn deploy(
+    root: &Path,
+    target: &Target,
+    tf: &Terraform,
+    plan: &Plan,
+    yes: bool,
+) -> Result<Outcome> {
+    let name = target.name();
+    let summary = build_and_plan(root, target, tf, plan)?;
+    if summary.is_empty() {
+        println!("No changes: {name} is up to date; nothing to apply.");
+    } else {
+        if !yes && !ui::confirm(&format!("Apply this plan to {name}?"))? {
+            bail!("not confirmed: nothing was applied to {name}");
+        }
+        tf.run_apply(false)?;
+        println!("Applied the plan to {name}.");
+    }
+    let outputs = tf.run_output()?;
+    Ok(Outcome { summary, outputs })
 }
 
 /// What deploy and plan check before anything else.
@@ -146,9 +183,9 @@ pub fn build_and_plan(
     root: &Path,
     target: &Target,
     tf: &Terraform,
-    skip_build: bool,
-    summary_file: Option<&Path>,
+    plan: &Plan,
 ) -> Result<Summary> {
+    let skip_build = plan.skip_build;
     let command = format!("deploy {}", target.name());
     doctor::require(&needs(target, skip_build), root, &command)?;
     if !skip_build {
@@ -172,8 +209,13 @@ pub fn build_and_plan(
         }
     }
     let summary = tf.run_plan(false)?;
-    print!("{}", summary.render_text(target.name()));
-    if let Some(file) = summary_file {
+    let text = summary.render_text(target.name());
+    ui::log(&text);
+    match plan.summary {
+        Detail::Full => print!("{text}"),
+        Detail::Headline => println!("{}", ui::bold(&summary.headline(target.name()))),
+    }
+    if let Some(file) = plan.summary_file {
         std::fs::write(file, summary.render_markdown(target.name()))
             .with_context(|| format!("writing the plan summary to {}", file.display()))?;
     }

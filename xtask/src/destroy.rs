@@ -13,25 +13,17 @@ use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 use crate::doctor::{self, Need};
 use crate::exec::{DryStep, print_dry_run};
 use crate::target::{self, Target};
-use crate::terraform::{self, Terraform};
+use crate::terraform::Terraform;
 use crate::{aws, buckets, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment: local, dev or prod.
-    pub env: String,
-    /// Do not ask to type the environment's name (CI). Does not lift the protection of prod.
-    #[arg(long)]
-    pub yes: bool,
     /// Delete every object version in the environment's versioned buckets (landing, archive) first.
     /// This deletes the archive: its bundles can no longer be replayed.
     #[arg(long)]
     pub empty_buckets: bool,
-    /// Print every command destroy would run; run none.
-    #[arg(long)]
-    pub dry_run: bool,
     #[command(flatten)]
-    pub terraform: terraform::Options,
+    pub common: target::Common,
     #[command(flatten)]
     pub acknowledged: Acknowledged,
 }
@@ -86,7 +78,7 @@ impl clap::Args for Acknowledged {
 }
 
 pub fn run(root: &Path, args: Args) -> Result<()> {
-    let target = target::resolve(&args.env)?;
+    let target = args.common.target()?;
     let name = target.name().to_string();
     if target.protected() && !args.acknowledged.0.contains(&name) {
         bail!(
@@ -95,9 +87,9 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
              marked prevent_destroy until that is set to false in environments/src/{name}.rs and deployed."
         );
     }
-    let tf = Terraform::new(root, &target, &args.terraform)?;
+    let tf = Terraform::new(root, &target, &args.common.terraform)?;
     let buckets = [target.landing_bucket(), target.archive_bucket()];
-    if args.dry_run {
+    if args.common.dry_run {
         let steps = vec![
             DryStep::Note(format!(
                 "check prerequisites: {} (as `cargo xtask doctor` does)",
@@ -117,7 +109,7 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
             DryStep::Run(tf.show(true)),
             DryStep::Note(format!(
                 "print the destroy summary; {}",
-                if args.yes {
+                if args.common.yes {
                     "no confirmation asked (--yes)".to_string()
                 } else {
                     format!("ask to type {name:?} to confirm")
@@ -133,7 +125,7 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
         print_dry_run(&format!("cargo xtask destroy {name}"), &steps);
         return Ok(());
     }
-    ui::require_confirmable(args.yes, "destroying an environment")?;
+    ui::require_confirmable(args.common.yes, "destroying an environment")?;
     doctor::require(&needs(&target), root, &format!("destroy {name}"))?;
     tf.prepare()?;
     tf.run_init()?;
@@ -161,19 +153,20 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
     }
 
     let summary = tf.run_plan(true)?;
-    print!("{}", summary.render_text(&name));
+    let text = summary.render_text(&name);
+    ui::log(&text);
+    print!("{text}");
     if summary.is_empty() {
         println!("Nothing to destroy in {name}.");
         return Ok(());
     }
-    if !args.yes && !ui::type_to_confirm(&name)? {
+    if !args.common.yes && !ui::type_to_confirm(&name)? {
         bail!("the name typed was not {name:?}: nothing was destroyed");
     }
     for (bucket, _) in &to_empty {
         let step = ui::Step::start(format!("empty s3://{bucket}"));
         let deleted = runtime.block_on(buckets::empty(&s3, bucket))?;
-        step.line(&format!("{deleted} versions deleted"));
-        step.done();
+        step.done_with(&format!("{deleted} versions deleted"));
     }
     tf.run_apply(true)?;
     println!("{name} is destroyed.");

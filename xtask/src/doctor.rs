@@ -154,7 +154,10 @@ pub struct Args {
 /// `cargo xtask doctor [<env>]`.
 pub fn dispatch(root: &Path, args: Args) -> Result<()> {
     match &args.env {
-        Some(env) => crate::runtime()?.block_on(crate::reach::run(env, args.qualifier.as_deref())),
+        Some(env) => {
+            let target = crate::target::resolve(env, crate::target::Aws::from_env())?;
+            crate::aws::runtime()?.block_on(crate::reach::run(&target, args.qualifier.as_deref()))
+        }
         None => run(root),
     }
 }

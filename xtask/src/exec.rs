@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 
-use crate::ui::Step;
+use crate::ui::{self, Step};
 
 /// One external command.
 #[derive(Debug, Clone)]
@@ -57,6 +57,9 @@ pub enum Show {
     Progress,
     /// Nothing: the output is data (JSON) for the caller.
     Quiet,
+    /// Straight to this process's stdout and stderr, as the child writes it: for output that is the point of
+    /// the command (`cargo test` in `cargo xtask ci`).
+    Inherit,
 }
 
 impl Cmd {
@@ -146,20 +149,39 @@ impl Cmd {
         command
     }
 
-    /// Runs the command to its end, whatever its exit code (the caller decides what a code means).
+    /// Runs the command to its end, whatever its exit code (the caller decides what a code means). What it
+    /// prints goes to the run's log (see [`ui::log`]), except under `Inherit`, where it is the terminal's.
     pub fn run(&self, show: Show) -> Result<Finished> {
+        ui::log(&format!("\n{}", self.describe()));
+        let finished = self.execute(show)?;
+        ui::log(&format!(
+            "({})",
+            finished
+                .code
+                .map_or_else(|| "killed by a signal".into(), |c| format!("exit code {c}"))
+        ));
+        Ok(finished)
+    }
+
+    fn execute(&self, show: Show) -> Result<Finished> {
+        if show == Show::Inherit {
+            let status = self
+                .command()
+                .status()
+                .with_context(|| self.not_started())?;
+            return Ok(Finished {
+                code: status.code(),
+                stdout: String::new(),
+                stderr: String::new(),
+            });
+        }
         let step = (show == Show::Progress).then(|| Step::start(self.purpose.clone()));
         let mut child = self
             .command()
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| {
-                format!(
-                    "could not start `{}`: is it installed? `cargo xtask doctor` lists what is missing and how to install it",
-                    self.program
-                )
-            })?;
+            .with_context(|| self.not_started())?;
         // Both streams are read on their own threads, so neither can fill its pipe and stall the child.
         let (lines, received) = mpsc::channel::<String>();
         let readers: Vec<_> = [
@@ -190,7 +212,9 @@ impl Cmd {
         .collect();
         drop(lines);
         for line in received {
+            // Data (a JSON plan, the outputs) is the caller's; what the tool says is kept.
             if let Some(step) = &step {
+                ui::log(&line);
                 step.line(&line);
             }
         }
@@ -213,6 +237,13 @@ impl Cmd {
             }
         }
         Ok(finished)
+    }
+
+    fn not_started(&self) -> String {
+        format!(
+            "could not start `{}`: is it installed? `cargo xtask doctor` lists what is missing and how to install it",
+            self.program
+        )
     }
 
     /// Runs the command and fails, with its last lines of output, unless it exits 0.

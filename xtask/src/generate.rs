@@ -2,7 +2,7 @@
 //! the aggregator's variables into README.md's Configuration table, checks for drift with `--check`, and runs
 //! `terraform validate` on each environment with `--validate`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
@@ -20,23 +20,10 @@ pub struct Args {
     env: Option<String>,
 }
 
-/// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-pub fn run(args: Args) -> Result<()> {
-    let generated = workspace_root().join("generated");
+pub fn run(root: &Path, args: Args) -> Result<()> {
+    let generated = root.join("generated");
     let envs = match &args.env {
-        Some(name) => vec![environments::by_name(name).with_context(|| {
-            format!(
-                "no environment {name:?}; there are {:?}",
-                environments::names()
-            )
-        })?],
+        Some(name) => vec![crate::target::environment(name)?],
         None => environments::all(),
     };
     let mut stale = Vec::new();
@@ -58,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
             println!("terraform validate: generated/{name} is valid");
         }
     }
-    let readme = workspace_root().join("README.md");
+    let readme = root.join("README.md");
     match infra_gen::output::readme(&readme, !args.check)? {
         Some(change) if args.check => stale.push(change),
         Some(change) => println!("{change}"),

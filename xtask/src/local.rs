@@ -1,23 +1,24 @@
 //! `cargo xtask local`: the whole pipeline on this machine, with no AWS account.
 //!
-//! It starts moto server on a loopback port (or uses the emulator `AWS_ENDPOINT_URL` names) and deploys the `local` environment into it by the very path that
-//! deploys dev and prod (`cargo xtask deploy local --yes`: build, generate, terraform init/plan/apply), puts
-//! local credentials with `cargo xtask secret local`, starts the bundled receiver as the NiFi endpoint, and
-//! runs the real handler as AWS would: a local event source mapping with the deployed mapping's batch size,
-//! batching window and maximum concurrency. The aggregator's configuration is the deployed function's
-//! environment, read back from the emulator; only the endpoint URL (a port chosen now) and path-style S3
-//! addressing are set here.
+//! It starts moto server on a loopback port (or uses the emulator `AWS_ENDPOINT_URL` names) and, in this
+//! process, deploys the `local` environment into it by the very path that deploys dev and prod (as `cargo xtask
+//! deploy local --yes`: build, generate, terraform init/plan/apply), puts the endpoint credentials into the
+//! secret (as `cargo xtask secret local`), starts the bundled receiver as the NiFi endpoint, or delivers to a real
+//! sink the options name ([`Sink`]), and runs the real handler as AWS would: a local event source mapping with
+//! the deployed mapping's batch size, batching window and maximum concurrency. The aggregator's configuration is
+//! the deployed function's environment, read back from the emulator; only the endpoint (the bundled receiver's
+//! port chosen now, or the real sink) and path-style S3 addressing are set here.
 //!
 //! `local` runs a demo (upload, wait, verify, report, stop); `local up` keeps it running with a status line;
 //! `load` (see load/mod.rs) drives it at a rate and measures the service level objective.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use app::{Aggregator, RawConfig};
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -26,29 +27,51 @@ use local_mapping::{Mapping, Scaling};
 use receiver::{BasicCredentials, Fault, ReceiverConfig, RunningReceiver, StoredBundle};
 use sha2::{Digest, Sha256};
 
+use crate::deployed::Deployed;
 use crate::report::{Measurements, Sample};
-use crate::{setup, target};
+use crate::sink::Sink;
+use crate::target::{self, Aws, Target};
+use crate::terraform::{self, Terraform};
+use crate::ui::{self, Step};
+use crate::{aws, setup};
 
-/// Options shared by `local`, `local up` and `load`.
+/// Options shared by `local`, `local up` and `load`: where the run delivers (see [`Sink`]) and the faults of
+/// the bundled receiver. Accepted before `up` and after it.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StackOptions {
-    /// Deliver to this NiFi URL instead of the bundled receiver.
-    #[arg(long, value_name = "URL", conflicts_with = "minio_endpoint")]
+    /// Deliver to this NiFi URL instead of the bundled receiver (its credentials: --stdin or --username).
+    #[arg(long, value_name = "URL", global = true)]
     pub nifi_url: Option<String>,
-    /// Deliver to this S3-compatible (MinIO) endpoint instead of NiFi.
-    #[arg(long, value_name = "URL", requires = "minio_bucket")]
+    /// Deliver to this S3-compatible (MinIO) endpoint instead (its access and secret key: --stdin or
+    /// --username).
+    #[arg(long, value_name = "URL", global = true)]
     pub minio_endpoint: Option<String>,
-    /// The bucket in the MinIO endpoint.
-    #[arg(long, value_name = "BUCKET")]
+    /// The bucket in the MinIO endpoint (it must exist).
+    #[arg(long, value_name = "BUCKET", global = true)]
     pub minio_bucket: Option<String>,
+    /// The real sink's credentials, as `cargo xtask secret` takes them.
+    #[command(flatten)]
+    pub credentials: crate::secret::ValueArgs,
     /// Make the bundled receiver fail: 503, timeout or drop.
-    #[arg(long, value_name = "MODE", value_parser = ["503", "timeout", "drop"])]
+    #[arg(long, value_name = "MODE", value_parser = ["503", "timeout", "drop"], global = true)]
     pub fail: Option<String>,
     /// When the fault starts, in seconds after the files start arriving.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5, requires = "fail")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5,
+        requires = "fail",
+        global = true
+    )]
     pub fail_after: u64,
     /// How long the fault lasts, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, requires = "fail")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        requires = "fail",
+        global = true
+    )]
     pub fail_for: u64,
 }
 
@@ -83,7 +106,12 @@ pub struct LocalStack {
     pub queue_url: String,
     pub dlq_url: String,
     pub breaker_table: String,
+    pub archive_bucket: String,
+    /// The bundled receiver, when the run delivers to it.
     pub receiver: Option<RunningReceiver>,
+    sink: Sink,
+    /// A real sink's deliveries, as the pipeline records them.
+    records: Option<Deployed>,
     pub endpoint_url: String,
     /// The Basic credentials the bundled receiver requires (username, password); `None` for another endpoint.
     pub receiver_credentials: Option<(String, String)>,
@@ -94,27 +122,11 @@ pub struct LocalStack {
     stop: AtomicBool,
 }
 
-const REGION: &str = "eu-west-2";
-
-/// The environment children (deploy, secret) and the SDK see: the emulator, with moto's customary keys.
-fn emulator_env(endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", REGION.into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ]
-}
-
-fn xtask(root: &Path, args: &[&str], env: &[(&'static str, String)]) -> Result<Command> {
-    let exe = std::env::current_exe().context("finding the xtask binary")?;
-    let mut command = Command::new(exe);
-    command.args(args).current_dir(root);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    Ok(command)
+/// The event source mapping as deployed: its settings, read back from the emulator.
+struct DeployedMapping {
+    batch_size: usize,
+    batching_window: Duration,
+    max_concurrency: usize,
 }
 
 impl LocalStack {
@@ -130,197 +142,100 @@ impl LocalStack {
         options: &StackOptions,
         name: &str,
     ) -> Result<LocalStack> {
+        // A real sink's credentials are read first: a missing value costs no deployment.
+        let sink = Sink::from_options(options)?;
         setup::run_setup(root)?;
-        let target = target::resolve("local")?;
-        // Any emulator works through AWS_ENDPOINT_URL (LocalStack, a moto already running); moto by default.
-        let (moto, emulator) = match crate::aws::endpoint_override() {
-            Some(endpoint) => {
-                println!("local: using the emulator at {endpoint} (AWS_ENDPOINT_URL)");
-                (None, endpoint)
-            }
-            None => {
-                let moto = Moto::start()?;
-                println!("local: moto server on {}", moto.endpoint());
-                let endpoint = moto.endpoint().to_string();
-                (Some(moto), endpoint)
-            }
-        };
-        let env = emulator_env(&emulator);
-        // A working directory of its own, so a local run never shares Terraform state with a deploy of
-        // `local` that someone runs by hand (deploy sets aside state written against another emulator).
-        let work_dir = root.join(format!("target/xtask/{name}-run"));
-        let work_dir_arg = work_dir.display().to_string();
-        crate::run(&mut xtask(
-            root,
-            &["deploy", "local", "--yes", "--work-dir", &work_dir_arg],
-            &env,
-        )?)
-        .context("deploying the local environment into moto failed")?;
-
-        let username = "local";
-        let password = format!("local-{}", uuid_like());
-        let mut secret = xtask(root, &["secret", "local", "--stdin"], &env)?;
-        secret.stdin(Stdio::piped());
-        let mut child = secret
-            .spawn()
-            .context("starting `cargo xtask secret local`")?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            write!(
-                stdin,
-                r#"{{"username":"{username}","password":"{password}"}}"#
-            )?;
-        }
-        if !child.wait()?.success() {
-            bail!("`cargo xtask secret local` failed");
-        }
-
-        for (k, v) in &env {
-            // SAFETY of intent: xtask is single-purpose here; the SDK reads these while loading its config.
-            unsafe { std::env::set_var(k, v) };
-        }
-        let sdk = crate::aws::sdk(&target).await;
-        let s3 = crate::aws::s3(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-        let lambda = aws_sdk_lambda::Client::new(&sdk);
-
-        let terraform = crate::terraform::Terraform::new(
-            root,
-            &target,
-            &crate::terraform::Options {
-                work_dir: Some(work_dir),
-                plugin_dir: None,
-                registry: false,
-            },
-        )?;
-        let outputs = terraform.run_output()?;
+        let (moto, aws) = start_emulator()?;
+        let target = target::resolve("local", aws)?;
+        let emulator = target.aws.endpoint().unwrap_or_default().to_string();
+        let outputs = deploy(root, &target, name).await?;
         let output = |name: &str| -> Result<String> {
-            crate::terraform::output_string(&outputs, name)
+            terraform::output_string(&outputs, name)
                 .with_context(|| format!("the local deployment has no Terraform output `{name}`"))
         };
         let function_name = output("function_name")?;
         let landing_bucket = output("landing_bucket")?;
 
+        let generated = crate::secret::Value::basic("local", &format!("local-{}", uuid_like()))?;
+        let credentials = sink.credentials().unwrap_or(&generated);
+        let step = Step::start("put the endpoint credentials into the secret");
+        crate::secret::put(&target, credentials)
+            .await
+            .context("putting the endpoint credentials into the local secret")?;
+        step.done();
+
+        let sdk = aws::sdk(&target).await;
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
         let (deployed, timeout) = deployed_function(&lambda, &function_name)
             .await
             .context("reading the deployed function's configuration from the emulator")?;
-        // Listed unfiltered: moto does not filter by a function's name, only by its ARN.
-        let mappings = lambda
-            .list_event_source_mappings()
-            .send()
-            .await
-            .context("reading the deployed event source mapping")?;
-        let mapping = mappings
-            .event_source_mappings()
-            .iter()
-            .find(|m| {
-                m.function_arn()
-                    .is_some_and(|arn| arn.ends_with(&format!(":{function_name}")))
-            })
-            .context("the local deployment has no event source mapping for the function")?;
-        let batch_size = mapping.batch_size().unwrap_or(10).max(1) as usize;
-        let window = Duration::from_secs(
-            mapping
-                .maximum_batching_window_in_seconds()
-                .unwrap_or(0)
-                .max(0) as u64,
-        );
-        let max_concurrency = mapping
-            .scaling_config()
-            .and_then(|s| s.maximum_concurrency())
-            .unwrap_or(2)
-            .max(1) as usize;
-        // The local poller is the mapping, so the emulator's copy must not consume the queue too. moto runs an
-        // enabled SQS mapping itself, synchronously inside every SendMessage (so inside every S3 PutObject's
-        // notification): it receives up to the batch size (1000) of visible messages, tries to invoke the
-        // function in docker once per message, fails, and makes them visible again. That bumps every waiting
-        // message's receive count per upload (toward the redrive limit), steals messages from the poller, and
-        // costs moto time quadratic in the queue's depth: at 100 files/s uploads fell to ~3/s and nothing was
-        // delivered. Disabled here, after its settings were read; AWS (dev, prod) keeps it enabled.
-        let uuid = mapping
-            .uuid()
-            .context("the deployed event source mapping has no UUID")?;
-        lambda
-            .update_event_source_mapping()
-            .uuid(uuid)
-            .enabled(false)
-            .send()
-            .await
-            .context("disabling the emulator's own run of the event source mapping")?;
+        let mapping = take_over_mapping(&lambda, &function_name).await?;
 
-        let mut config = RawConfig::from_pairs(deployed.clone());
+        let mut config = RawConfig::from_pairs(deployed);
         config.set("S3_FORCE_PATH_STYLE", "true");
-        let receiver = match (&options.nifi_url, &options.minio_endpoint) {
-            (Some(url), _) => {
-                config.set("NIFI_URL", url.clone());
-                None
-            }
-            (None, Some(endpoint)) => {
-                config.set("SINK", "minio");
-                config.set("MINIO_ENDPOINT", endpoint.clone());
-                config.set(
-                    "MINIO_BUCKET",
-                    options.minio_bucket.clone().unwrap_or_default(),
-                );
-                None
-            }
-            (None, None) => {
+        sink.configure(&mut config);
+        let receiver = match sink {
+            Sink::Receiver => {
                 let store = root.join(format!("target/{name}/bundles"));
                 let _ = std::fs::remove_dir_all(&store);
+                let basic = &generated.credentials;
                 let receiver = receiver::spawn(
                     ReceiverConfig::new(&store)
-                        .with_credentials(BasicCredentials::new(username, password.clone())),
+                        .with_credentials(BasicCredentials::new(&basic.username, &basic.password)),
                 )
                 .await?;
                 config.set("NIFI_URL", receiver.url());
                 Some(receiver)
             }
+            Sink::Nifi { .. } | Sink::Minio { .. } => None,
         };
-        config
+        let validated = config
             .validate()
             .context("the deployed function's configuration")?;
-        let receiver_credentials = receiver
-            .as_ref()
-            .map(|_| (username.to_string(), password.clone()));
-        let endpoint_url = match (&receiver, &options.nifi_url, &options.minio_endpoint) {
-            (Some(r), _, _) => r.url(),
-            (None, Some(u), _) => u.clone(),
-            (None, None, Some(m)) => m.clone(),
-            (None, None, None) => String::new(),
+        let receiver_credentials = receiver.as_ref().map(|_| {
+            let basic = &generated.credentials;
+            (basic.username.clone(), basic.password.clone())
+        });
+        let endpoint_url = match (&receiver, sink.url()) {
+            (Some(r), _) => r.url(),
+            (None, url) => url.unwrap_or_default().to_string(),
         };
-        let queue_url = deployed
-            .get("SOURCE_QUEUE_URL")
-            .cloned()
-            .unwrap_or_default();
-        let dlq_url = deployed.get("DLQ_URL").cloned().unwrap_or_default();
-        let breaker_table = deployed.get("BREAKER_TABLE").cloned().unwrap_or_default();
+        // A real sink's deliveries are counted by the pipeline's records.
+        let records = receiver
+            .is_none()
+            .then(|| Deployed::new(&sdk, &landing_bucket, &validated));
         let stack = LocalStack {
             _moto: moto,
             emulator,
-            s3,
-            sqs,
-            dynamodb,
+            s3: aws::s3(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             landing_bucket,
-            queue_url: queue_url.clone(),
-            dlq_url,
-            breaker_table,
+            queue_url: validated.source_queue_url.clone(),
+            dlq_url: validated.dlq_url.clone(),
+            breaker_table: validated.breaker_table.clone(),
+            archive_bucket: validated.archive_bucket.clone(),
             receiver,
+            sink,
+            records,
             endpoint_url,
             receiver_credentials,
             config,
             mapping: Mapping {
-                queue_url,
-                batch_size,
-                batching_window: window,
+                queue_url: validated.source_queue_url,
+                batch_size: mapping.batch_size,
+                batching_window: mapping.batching_window,
                 function_timeout: timeout,
             },
-            max_concurrency,
+            max_concurrency: mapping.max_concurrency,
             stop: AtomicBool::new(false),
             sdk,
         };
         println!(
-            "local: mapping batch size {batch_size}, batching window {window:?}, maximum concurrency {max_concurrency}; endpoint {}",
+            "local: mapping batch size {}, batching window {}, maximum concurrency {}; endpoint {}",
+            mapping.batch_size,
+            ui::elapsed(mapping.batching_window),
+            mapping.max_concurrency,
             stack.endpoint_url
         );
         Ok(stack)
@@ -445,6 +360,105 @@ fn uuid_like() -> String {
     format!("{:x}", Sha256::digest(nanos.to_le_bytes()))[..16].to_string()
 }
 
+/// The emulator the stack lives in: the one `AWS_ENDPOINT_URL` names (LocalStack, a moto already running), or
+/// a moto server started now on a loopback port (stopped with the stack).
+fn start_emulator() -> Result<(Option<Moto>, Aws)> {
+    let aws = Aws::from_env();
+    if let Some(endpoint) = aws.endpoint() {
+        println!("local: using the emulator at {endpoint} (AWS_ENDPOINT_URL)");
+        return Ok((None, aws));
+    }
+    let step = Step::start("start moto server");
+    let moto = Moto::start()?;
+    step.done_with(&format!("on {}", moto.endpoint()));
+    let url = moto.endpoint().to_string();
+    Ok((Some(moto), Aws::Emulator { url }))
+}
+
+/// Deploys the local environment into the emulator in-process, by the path that deploys dev and prod (as
+/// `cargo xtask deploy local --yes`), in a working directory of its own (`target/xtask/<name>-run`), so a local
+/// run never shares Terraform state with a deploy of `local` that someone runs by hand.
+async fn deploy(root: &Path, target: &Target, name: &str) -> Result<terraform::Outputs> {
+    let options = terraform::Options {
+        work_dir: Some(root.join(format!("target/xtask/{name}-run"))),
+        plugin_dir: None,
+        registry: false,
+    };
+    let tf = Terraform::new(root, target, &options)?;
+    let plan = crate::deploy::Plan {
+        skip_build: false,
+        summary_file: None,
+        summary: crate::deploy::Detail::Headline,
+    };
+    // The build and Terraform block for minutes: off the runtime's worker threads.
+    let outcome =
+        tokio::task::block_in_place(|| crate::deploy::deploy(root, target, &tf, &plan, true))
+            .context("deploying the local environment into the emulator failed")?;
+    crate::release::after_deploy(target, &outcome.outputs).await?;
+    Ok(outcome.outputs)
+}
+
+/// Whether a mapping's function ARN (`arn:aws:lambda:<region>:<account>:function:<name>[:<version or alias>]`)
+/// invokes `function_name`: the queue is mapped to the `live` alias, whose ARN carries it as a qualifier.
+fn invokes(arn: &str, function_name: &str) -> bool {
+    arn.split_once(":function:")
+        .is_some_and(|(_, rest)| rest.split(':').next() == Some(function_name))
+}
+
+/// Reads the deployed event source mapping's settings, then disables the emulator's own run of it: the local
+/// poller is the mapping, so the emulator's copy must not consume the queue too. moto runs an enabled SQS
+/// mapping itself, synchronously inside every SendMessage (so inside every S3 PutObject's notification): it
+/// receives up to the batch size (1000) of visible messages, tries to invoke the function in docker once per
+/// message, fails, and makes them visible again. That bumps every waiting message's receive count per upload
+/// (toward the redrive limit), steals messages from the poller, and costs moto time quadratic in the queue's
+/// depth: at 100 files/s uploads fell to ~3/s and nothing was delivered. AWS (dev, prod) keeps it enabled.
+async fn take_over_mapping(
+    lambda: &aws_sdk_lambda::Client,
+    function_name: &str,
+) -> Result<DeployedMapping> {
+    // Listed unfiltered: moto does not filter by a function's name, only by its ARN.
+    let mappings = lambda
+        .list_event_source_mappings()
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws::describe(&e)))
+        .context("reading the deployed event source mapping")?;
+    let mapping = mappings
+        .event_source_mappings()
+        .iter()
+        .find(|m| {
+            m.function_arn()
+                .is_some_and(|arn| invokes(arn, function_name))
+        })
+        .context("the local deployment has no event source mapping for the function")?;
+    let settings = DeployedMapping {
+        batch_size: mapping.batch_size().unwrap_or(10).max(1) as usize,
+        batching_window: Duration::from_secs(
+            mapping
+                .maximum_batching_window_in_seconds()
+                .unwrap_or(0)
+                .max(0) as u64,
+        ),
+        max_concurrency: mapping
+            .scaling_config()
+            .and_then(|s| s.maximum_concurrency())
+            .unwrap_or(2)
+            .max(1) as usize,
+    };
+    let uuid = mapping
+        .uuid()
+        .context("the deployed event source mapping has no UUID")?;
+    lambda
+        .update_event_source_mapping()
+        .uuid(uuid)
+        .enabled(false)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws::describe(&e)))
+        .context("disabling the emulator's own run of the event source mapping")?;
+    Ok(settings)
+}
+
 /// A file the run uploaded, to check what arrives against.
 pub struct Sent {
     pub sha256: String,
@@ -516,7 +530,7 @@ pub async fn deployed_function(
         .function_name(function_name)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(&e)))
+        .map_err(|e| anyhow!("{}", aws::describe(&e)))
         .with_context(|| format!("reading the configuration of function {function_name}"))?;
     let environment = function
         .environment()
@@ -529,7 +543,18 @@ pub async fn deployed_function(
 
 impl LocalStack {
     /// The pipeline's progress now, for the picture over time.
-    pub async fn sample(&self, started: Instant, uploaded: usize) -> Sample {
+    pub async fn sample(&self, started: Instant, sent: &Mutex<HashMap<String, Sent>>) -> Sample {
+        match &self.records {
+            Some(records) => records.sample(started, sent).await,
+            None => {
+                let uploaded = sent.lock().map_or(0, |s| s.len());
+                self.receiver_sample(started, uploaded).await
+            }
+        }
+    }
+
+    /// The progress at the bundled receiver: every file of every stored bundle counts.
+    async fn receiver_sample(&self, started: Instant, uploaded: usize) -> Sample {
         Sample {
             at: started.elapsed().as_secs_f64(),
             uploaded,
@@ -537,10 +562,22 @@ impl LocalStack {
             backlog: self.depth(&self.queue_url).await,
         }
     }
+
+    /// Files and bundles delivered so far, whoever uploaded them: at the bundled receiver, or as the pipeline
+    /// recorded them for a real sink.
+    async fn delivered_so_far(&self) -> Result<(usize, usize)> {
+        if let Some(records) = &self.records {
+            return records.recorded_deliveries().await;
+        }
+        let bundles = self.stored();
+        let files = bundles.iter().map(|b| b.manifest.files.len()).sum();
+        Ok((files, bundles.len()))
+    }
 }
 
 /// After the uploads: waits until every sent file is in a stored bundle (or `limit` passes), sampling progress
-/// every second, then checks and measures what arrived.
+/// every second, then checks and measures what arrived. For a real sink, the pipeline's records say what was
+/// delivered, and a MinIO store must hold every bundle that carried a file, intact.
 pub async fn settle(
     stack: &LocalStack,
     sent: &HashMap<String, Sent>,
@@ -549,8 +586,23 @@ pub async fn settle(
     limit: Duration,
     mut samples: Vec<Sample>,
 ) -> Result<Measurements> {
-    sample_until_delivered(sent.len(), limit, &mut samples, || async {
-        let mut sample = stack.sample(started, sent.len()).await;
+    if let Some(records) = &stack.records {
+        let (m, bundles) = records
+            .settle(sent, started, upload_span, limit, samples)
+            .await?;
+        stack
+            .sink
+            .verify_store(&stack.s3, &stack.archive_bucket, &bundles)
+            .await?;
+        return Ok(m);
+    }
+    let why = format!(
+        "; batching window {}",
+        ui::elapsed(stack.mapping.batching_window)
+    );
+    sample_until_delivered(sent.len(), limit, &why, &mut samples, || async {
+        let mut sample = stack.receiver_sample(started, sent.len()).await;
+        // This run's files only.
         sample.delivered = delivered_keys(&stack.stored(), sent).len();
         Ok(sample)
     })
@@ -562,10 +614,12 @@ pub async fn settle(
     Ok(m)
 }
 
-/// Takes a sample every second until one counts `total` files delivered or `limit` has passed.
+/// Takes a sample every second until one counts `total` files delivered or `limit` has passed, with a live
+/// line of where delivery stands (`why` says what the wait is made of: the batching window).
 pub async fn sample_until_delivered<F>(
     total: usize,
     limit: Duration,
+    why: &str,
     samples: &mut Vec<Sample>,
     mut sample: impl FnMut() -> F,
 ) -> Result<()>
@@ -573,12 +627,25 @@ where
     F: std::future::Future<Output = Result<Sample>>,
 {
     let deadline = Instant::now() + limit;
+    let step = Step::start(format!("deliver {total} files"));
     loop {
         let now = sample().await?;
         samples.push(now);
-        if now.delivered >= total || Instant::now() > deadline {
+        let status = format!(
+            "{} / {total} delivered, {} elapsed{why}",
+            now.delivered,
+            ui::elapsed(Duration::from_secs_f64(now.at))
+        );
+        if now.delivered >= total {
+            step.done_with(&status);
             return Ok(());
         }
+        if Instant::now() > deadline {
+            step.fail();
+            // The report says what is missing.
+            return Ok(());
+        }
+        step.status(&status);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
@@ -668,17 +735,18 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
     let stack = LocalStack::start(root, &args.stack).await?;
     let result = match args.mode {
         Some(Mode::Up) => stack.with_mapping(up(&stack)).await,
-        None => stack.with_mapping(demo(&stack, &args)).await,
+        None => stack.with_mapping(demo(root, &stack, &args)).await,
     };
     let result = result.and_then(|r| r);
     stack.stop().await;
     result
 }
 
-async fn demo(stack: &LocalStack, args: &Args) -> Result<()> {
+async fn demo(root: &Path, stack: &LocalStack, args: &Args) -> Result<()> {
     let started = Instant::now();
     stack.schedule_fault(&args.stack);
     let mut sent = HashMap::new();
+    let step = Step::start(format!("upload {} files", args.files));
     let uploads = upload_all(
         stack,
         (0..args.files)
@@ -694,11 +762,8 @@ async fn demo(stack: &LocalStack, args: &Args) -> Result<()> {
     for (key, s) in uploads {
         sent.insert(key, s);
     }
+    step.done();
     let upload_span = started.elapsed();
-    println!(
-        "local: uploaded {} files in {upload_span:.1?}; waiting for delivery",
-        sent.len()
-    );
     let m = settle(
         stack,
         &sent,
@@ -709,14 +774,14 @@ async fn demo(stack: &LocalStack, args: &Args) -> Result<()> {
     )
     .await?;
     println!("{}", m.text());
-    if m.files_delivered != m.files_uploaded {
-        bail!(
-            "{} of {} files did not arrive",
-            m.files_uploaded - m.files_delivered,
-            m.files_uploaded
-        );
-    }
+    let written = m.write(
+        &output_dir(root),
+        "demo",
+        &format!("cargo xtask local: {} files", m.files_uploaded),
+    )?;
+    m.require_all_delivered()?;
     println!("local: every file arrived intact");
+    println!("local: {}", written.locations());
     Ok(())
 }
 
@@ -756,11 +821,9 @@ async fn up(stack: &LocalStack) -> Result<()> {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        let bundles = stack.stored();
-        let files: usize = bundles.iter().map(|b| b.manifest.files.len()).sum();
+        let (files, bundles) = stack.delivered_so_far().await?;
         let line = format!(
-            "files delivered {files}  bundles {}  queue {}  dlq {}  breaker {}",
-            bundles.len(),
+            "files delivered {files}  bundles {bundles}  queue {}  dlq {}  breaker {}",
             stack.depth(&stack.queue_url).await,
             stack.depth(&stack.dlq_url).await,
             stack.breaker_state().await
@@ -783,4 +846,22 @@ async fn up(stack: &LocalStack) -> Result<()> {
 /// Where reports and plots go.
 pub fn output_dir(root: &Path) -> PathBuf {
     root.join("target/local")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_to_the_functions_alias_or_the_function_itself_invokes_it() {
+        let function = "arn:aws:lambda:eu-west-1:123456789012:function:local-aggregator";
+        assert!(invokes(function, "local-aggregator"));
+        assert!(invokes(&format!("{function}:live"), "local-aggregator"));
+        assert!(invokes(&format!("{function}:7"), "local-aggregator"));
+        assert!(!invokes(
+            &format!("{function}-old:live"),
+            "local-aggregator"
+        ));
+        assert!(!invokes(function, "aggregator"));
+    }
 }

@@ -8,6 +8,7 @@ mod buckets;
 mod bundle;
 mod ci;
 mod deploy;
+mod deployed;
 mod destroy;
 mod doctor;
 mod exec;
@@ -16,6 +17,7 @@ mod lambda;
 mod load;
 mod local;
 mod model;
+mod paths;
 mod plan;
 mod reach;
 mod reconcile;
@@ -25,17 +27,18 @@ mod report;
 mod review;
 mod secret;
 mod setup;
+mod sink;
 mod summary;
 mod target;
 mod terraform;
 mod ui;
 mod workflows;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::Path;
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use anyhow::Result;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +49,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Task,
+    /// Stream what the tools say (Terraform, cargo) to the terminal too; it always goes to the run's log,
+    /// target/xtask/logs/<command>.log.
+    #[arg(long, short, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -97,7 +104,15 @@ fn main() -> ExitCode {
     // environment however xtask was started.
     // SAFETY: first thing in main, before any thread exists.
     unsafe { std::env::remove_var("CARGO_MANIFEST_DIR") };
-    match dispatch() {
+    let root = paths::workspace_root();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let command = matches.subcommand_name().unwrap_or("xtask");
+    ui::init(cli.verbose, paths::log_file(&root, command));
+    match dispatch(cli.command, &root) {
         Ok(code) => code,
         Err(error) => {
             if error.downcast_ref::<replay::Pending>().is_some() {
@@ -108,57 +123,35 @@ fn main() -> ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
+            if let Some(log) = ui::log_file() {
+                eprintln!("The tools' full output is in {}", log.display());
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn dispatch() -> Result<ExitCode> {
-    let root = workspace_root();
+fn dispatch(task: Task, root: &Path) -> Result<ExitCode> {
     let ok = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
-    match Cli::parse().command {
-        Task::Setup => ok(setup::run_setup(&root)),
-        Task::Ci => ok(ci::run_ci(&root)),
-        Task::LintWorkflows(args) => ok(workflows::run_lint(&root, args)),
-        Task::Local(args) => ok(runtime()?.block_on(local::run(&root, args))),
-        Task::Load(args) => ok(runtime()?.block_on(load::run(&root, args))),
-        Task::Generate(args) => ok(generate::run(args)),
-        Task::Deploy(args) => ok(deploy::run(&root, args)),
-        Task::Plan(args) => plan::run(&root, args),
+    let runtime = aws::runtime;
+    match task {
+        Task::Setup => ok(setup::run_setup(root)),
+        Task::Ci => ok(ci::run_ci(root)),
+        Task::LintWorkflows(args) => ok(workflows::run_lint(root, args)),
+        Task::Local(args) => ok(runtime()?.block_on(local::run(root, args))),
+        Task::Load(args) => ok(runtime()?.block_on(load::run(root, args))),
+        Task::Generate(args) => ok(generate::run(root, args)),
+        Task::Deploy(args) => ok(deploy::run(root, args)),
+        Task::Plan(args) => plan::run(root, args),
         Task::Rollback(args) => ok(runtime()?.block_on(release::rollback(args))),
-        Task::Destroy(args) => ok(destroy::run(&root, args)),
+        Task::Destroy(args) => ok(destroy::run(root, args)),
         Task::Secret(args) => ok(runtime()?.block_on(secret::run(args))),
         Task::Bootstrap(args) => ok(runtime()?.block_on(bootstrap::run(args))),
-        Task::Replay(args) => ok(runtime()?.block_on(replay::run(&root, args))),
-        Task::Report(args) => ok(runtime()?.block_on(reconcile::run(&root, args))),
-        Task::Bench(args) => ok(runtime()?.block_on(bench::run(&root, args))),
-        Task::Model(args) => ok(model::run(&root, args)),
+        Task::Replay(args) => ok(runtime()?.block_on(replay::run(root, args))),
+        Task::Report(args) => ok(runtime()?.block_on(reconcile::run(root, args))),
+        Task::Bench(args) => ok(runtime()?.block_on(bench::run(root, args))),
+        Task::Model(args) => ok(runtime()?.block_on(model::run(root, args))),
         Task::Bundle(args) => ok(bundle::run(args)),
-        Task::Doctor(args) => ok(doctor::dispatch(&root, args)),
+        Task::Doctor(args) => ok(doctor::dispatch(root, args)),
     }
-}
-
-/// The async runtime of the commands that call AWS through the SDK.
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("starting the async runtime")
-}
-
-/// The workspace root, whatever the current directory.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Runs a command with inherited output; an error names the command and its exit status.
-pub fn run(command: &mut Command) -> Result<()> {
-    let shown = format!("{command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("could not start {shown}: is it installed? `cargo xtask setup` installs the project's tools"))?;
-    if !status.success() {
-        bail!("{shown} failed with {status}");
-    }
-    Ok(())
 }

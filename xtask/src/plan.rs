@@ -10,18 +10,13 @@ use anyhow::Result;
 use crate::deploy;
 use crate::exec::print_dry_run;
 use crate::target;
-use crate::terraform::{self, Terraform};
+use crate::terraform::Terraform;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment: local, dev or prod.
-    pub env: String,
     /// Exit 2 when the plan has changes (0 when none, 1 on error), like terraform's -detailed-exitcode.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Print every command plan would run, with its working directory and environment; run none.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Use the Lambda zips already in target/lambda/ instead of building.
     #[arg(long)]
     pub skip_build: bool,
@@ -29,24 +24,23 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub summary_file: Option<PathBuf>,
     #[command(flatten)]
-    pub terraform: terraform::Options,
+    pub common: target::Common,
 }
 
 pub fn run(root: &Path, args: Args) -> Result<ExitCode> {
-    let target = target::resolve(&args.env)?;
-    let tf = Terraform::new(root, &target, &args.terraform)?;
-    if args.dry_run {
+    let target = args.common.target()?;
+    let tf = Terraform::new(root, &target, &args.common.terraform)?;
+    if args.common.dry_run {
         let steps = deploy::plan_steps(root, &target, &tf, args.skip_build);
         print_dry_run(&format!("cargo xtask plan {}", target.name()), &steps);
         return Ok(ExitCode::SUCCESS);
     }
-    let summary = deploy::build_and_plan(
-        root,
-        &target,
-        &tf,
-        args.skip_build,
-        args.summary_file.as_deref(),
-    )?;
+    let plan = deploy::Plan {
+        skip_build: args.skip_build,
+        summary_file: args.summary_file.as_deref(),
+        summary: deploy::Detail::Full,
+    };
+    let summary = deploy::build_and_plan(root, &target, &tf, &plan)?;
     Ok(if args.detailed_exitcode && !summary.is_empty() {
         ExitCode::from(2)
     } else {

@@ -7,20 +7,21 @@ use anyhow::{Context, Result, anyhow, bail};
 use app::probe::{PROBE_ENDPOINT, PROBE_KEY, ProbeReport, Step};
 use aws_sdk_lambda::primitives::Blob;
 
-use crate::{aws, target};
+use crate::aws;
+use crate::target::Target;
 
 /// At most this much of an answer that is not a report is shown.
 const SHOWN_BYTES: usize = 600;
 
-pub async fn run(env: &str, qualifier: Option<&str>) -> Result<()> {
-    let target = target::resolve(env)?;
+pub async fn run(target: &Target, qualifier: Option<&str>) -> Result<()> {
+    let env = target.name();
     if target.is_local() {
         bail!(
             "the local environment's function is stored in moto, which never runs it: `cargo xtask local` runs the aggregator on this machine and delivers to the local receiver, which is the local path's check"
         );
     }
     let function = &target.pipeline.aggregator.function_name;
-    let lambda = aws_sdk_lambda::Client::new(&aws::sdk(&target).await);
+    let lambda = aws_sdk_lambda::Client::new(&aws::sdk(target).await);
     let payload = serde_json::json!({ PROBE_KEY: PROBE_ENDPOINT }).to_string();
     println!(
         "doctor {env}: invoking {function}{} with {payload} ...",

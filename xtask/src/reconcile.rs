@@ -24,8 +24,8 @@ const SHOWN: usize = 10;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment: local, dev or prod.
-    pub env: String,
+    #[command(flatten)]
+    pub env: target::Env,
     /// The UTC day to report [default: yesterday].
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<String>,
@@ -46,8 +46,8 @@ pub struct Args {
 }
 
 pub async fn run(root: &Path, args: Args) -> Result<()> {
-    let target = target::resolve(&args.env)?;
-    target.local_endpoint()?;
+    let target = args.env.target()?;
+    target.require_reachable()?;
     let day = match &args.date {
         Some(date) => Day::parse(date)?,
         None => Day::before(time::OffsetDateTime::now_utc()),
@@ -68,7 +68,7 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
         })?;
     let mut raw = RawConfig::from_pairs(environment);
     // An emulator on a bare host:port has no per-bucket host names.
-    if aws::endpoint_override().is_some() {
+    if target.aws.endpoint().is_some() {
         raw.set("S3_FORCE_PATH_STYLE", "true");
     }
     let config = Config::from_raw(&raw)

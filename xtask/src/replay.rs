@@ -36,8 +36,8 @@ pub const EXIT_PENDING: u8 = 75;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment: local, dev or prod.
-    pub env: String,
+    #[command(flatten)]
+    pub env: target::Env,
     /// Archive key of a bundle (bundles/YYYY/MM/DD/HH/<id>.tar.gz); repeat for several.
     #[arg(long, value_name = "KEY", required_unless_present = "from", conflicts_with_all = ["from", "to"])]
     pub bundle: Vec<String>,
@@ -117,8 +117,8 @@ impl std::fmt::Display for Pending {
 impl std::error::Error for Pending {}
 
 pub async fn run(root: &Path, args: Args) -> Result<()> {
-    let target = target::resolve(&args.env)?;
-    target.local_endpoint()?;
+    let target = args.env.target()?;
+    target.require_reachable()?;
     let sdk = aws::sdk(&target).await;
     let s3 = aws::s3(&sdk);
     let bucket = target.archive_bucket().to_string();
@@ -319,7 +319,7 @@ async fn ensure_readable(s3: &Client, bucket: &str, key: &str, args: &Args) -> R
                 Err(e) if e.code() == Some("RestoreAlreadyInProgress") => {}
                 Err(e) => bail!(
                     "could not request the restore of s3://{bucket}/{key}: {}",
-                    e.message().or(e.code()).unwrap_or("unknown error")
+                    crate::aws::describe(&e)
                 ),
             }
         }
@@ -367,7 +367,7 @@ async fn head_object(
             } else {
                 anyhow!(
                     "could not read s3://{bucket}/{key}: {}",
-                    e.message().or(e.code()).unwrap_or("unknown error")
+                    crate::aws::describe(&e)
                 )
             }
         })
@@ -399,7 +399,7 @@ async fn replay_one(s3: &Client, bucket: &str, key: &str, sink: &Sink, url: &str
         .map_err(|e| {
             anyhow!(
                 "could not download s3://{bucket}/{key}: {}",
-                e.message().or(e.code()).unwrap_or("unknown error")
+                crate::aws::describe(&e)
             )
         })?;
     let recorded = object
@@ -577,7 +577,7 @@ pub async fn list_range(
             let page = page.map_err(|e| {
                 anyhow!(
                     "listing s3://{bucket}/{hour_prefix}: {}",
-                    e.message().or(e.code()).unwrap_or("unknown error")
+                    crate::aws::describe(&e)
                 )
             })?;
             keys.extend(

@@ -2,8 +2,10 @@
 //! throughput and backlog over time, as a short text report and an SVG picture an operator can glance at.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::{Context, Result, bail};
 use latency_model::outcome::nearest_rank;
 
 /// The objective: 95% of files within 2 minutes, 99.9% within 3.
@@ -21,6 +23,27 @@ pub struct Sample {
     pub delivered: usize,
     /// Messages in the source queue (visible and in flight).
     pub backlog: usize,
+}
+
+/// Where a report and its picture were written.
+pub struct Written {
+    pub report: PathBuf,
+    pub plot: PathBuf,
+}
+
+impl Written {
+    /// `report <file>, plot <file>[, full log <file>]`: where to look next.
+    pub fn locations(&self) -> String {
+        let mut text = format!(
+            "report {}, plot {}",
+            self.report.display(),
+            self.plot.display()
+        );
+        if let Some(log) = crate::ui::log_file() {
+            text.push_str(&format!(", full log {}", log.display()));
+        }
+        text
+    }
 }
 
 /// Everything a report is made of.
@@ -158,6 +181,32 @@ impl Measurements {
         let mut sorted = self.latencies.clone();
         sorted.sort();
         sorted
+    }
+
+    /// Fails, saying how many, unless every uploaded file was delivered.
+    pub fn require_all_delivered(&self) -> Result<()> {
+        if self.files_delivered != self.files_uploaded {
+            bail!(
+                "{} of {} files did not arrive",
+                self.files_uploaded.saturating_sub(self.files_delivered),
+                self.files_uploaded
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the text report and the picture (titled `title`) as `<dir>/<stem>.txt` and `<dir>/<stem>.svg`.
+    pub fn write(&self, dir: &Path, stem: &str, title: &str) -> Result<Written> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let written = Written {
+            report: dir.join(format!("{stem}.txt")),
+            plot: dir.join(format!("{stem}.svg")),
+        };
+        std::fs::write(&written.report, self.text())
+            .with_context(|| format!("writing {}", written.report.display()))?;
+        std::fs::write(&written.plot, self.svg(title))
+            .with_context(|| format!("writing {}", written.plot.display()))?;
+        Ok(written)
     }
 
     /// Whether every objective holds (and every file arrived).

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use endpoint_credentials::{CURRENT, Credentials, PENDING};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
 
 use crate::target::{self, Target};
@@ -23,24 +23,10 @@ use crate::{aws, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment: local, dev or prod.
-    pub env: String,
-    /// Read the whole value as a JSON object from stdin: {"username", "password", optional
-    /// "client_cert_pem", "client_key_pem", "ca_cert_pem"}. Implied when stdin is not a terminal.
-    #[arg(long)]
-    pub stdin: bool,
-    /// The username (not secret); the password is then prompted for without echo.
-    #[arg(long)]
-    pub username: Option<String>,
-    /// PEM file of the client certificate, for mutual TLS (with --client-key).
-    #[arg(long, value_name = "FILE", requires = "client_key")]
-    pub client_cert: Option<PathBuf>,
-    /// PEM file of the client certificate's private key, for mutual TLS (with --client-cert).
-    #[arg(long, value_name = "FILE", requires = "client_cert")]
-    pub client_key: Option<PathBuf>,
-    /// PEM file of the private CA that signed the endpoint's certificate.
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: target::Env,
+    #[command(flatten)]
+    pub value: ValueArgs,
     /// Stage the new value as AWSPENDING instead of replacing the current one: deliveries go on with the
     /// current value, and fall back to the pending one once the endpoint refuses the current one.
     #[arg(long, conflicts_with_all = ["promote", "status"])]
@@ -54,38 +40,101 @@ pub struct Args {
     pub status: bool,
 }
 
+/// Where the endpoint credentials come from: a no-echo prompt or JSON on stdin, plus PEM files. `cargo xtask
+/// local` takes a real sink's credentials with the same options (global there, so they may follow `up`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ValueArgs {
+    /// Read the whole value as a JSON object from stdin: {"username", "password", optional
+    /// "client_cert_pem", "client_key_pem", "ca_cert_pem"}. Implied when stdin is not a terminal.
+    #[arg(long, global = true)]
+    pub stdin: bool,
+    /// The username (not secret; MinIO's access key); the password is then prompted for without echo.
+    #[arg(long, global = true)]
+    pub username: Option<String>,
+    /// PEM file of the client certificate, for mutual TLS (with --client-key).
+    #[arg(long, value_name = "FILE", requires = "client_key", global = true)]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key, for mutual TLS (with --client-cert).
+    #[arg(long, value_name = "FILE", requires = "client_cert", global = true)]
+    pub client_key: Option<PathBuf>,
+    /// PEM file of the private CA that signed the endpoint's certificate.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl ValueArgs {
+    /// Whether any of these options was given.
+    pub fn given(&self) -> bool {
+        self.stdin
+            || self.username.is_some()
+            || self.client_cert.is_some()
+            || self.client_key.is_some()
+            || self.ca_cert.is_some()
+    }
+
+    /// Reads the value and checks it with the aggregator's own parser: what it would refuse at delivery
+    /// time is refused here, before anything is stored.
+    pub fn read(&self) -> Result<Value> {
+        let value = gather(self)?;
+        Value::from_fields(value)
+    }
+}
+
+/// A checked secret value. Its `Debug` shows field names only.
+pub struct Value {
+    json: String,
+    pub credentials: Credentials,
+    fields: String,
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Value({})", self.fields)
+    }
+}
+
+impl Value {
+    fn from_fields(value: Map<String, Json>) -> Result<Value> {
+        let fields = value.keys().cloned().collect::<Vec<_>>().join(", ");
+        let json = Json::Object(value).to_string();
+        let credentials =
+            Credentials::parse(&json).map_err(|problem| anyhow!("{problem}: nothing was put"))?;
+        Ok(Value {
+            json,
+            credentials,
+            fields,
+        })
+    }
+
+    /// Basic credentials only.
+    pub fn basic(username: &str, password: &str) -> Result<Value> {
+        Value::from_fields(Map::from_iter([
+            ("username".to_string(), username.into()),
+            ("password".to_string(), password.into()),
+        ]))
+    }
+}
+
 pub async fn run(args: Args) -> Result<()> {
-    let target = target::resolve(&args.env)?;
-    target.local_endpoint()?;
+    let target = args.env.target()?;
+    target.require_reachable()?;
     // The value (to put or to stage) is read and checked before AWS is asked anything.
     let value = if args.promote || args.status {
         None
     } else {
-        let value = gather(&args)?;
-        let fields = value.keys().cloned().collect::<Vec<_>>().join(", ");
-        let json = Value::Object(value).to_string();
-        // The aggregator's parser: what it would refuse at delivery time is refused here, before it is stored.
-        let credentials =
-            Credentials::parse(&json).map_err(|problem| anyhow!("{problem}: nothing was put"))?;
-        Some((json, credentials, fields))
+        Some(args.value.read()?)
     };
-    let sdk = aws::sdk(&target).await;
-    let secret = Secret {
-        client: aws::secrets(&sdk),
-        name: target.secret_name().to_string(),
-        target: &target,
-    };
+    let secret = Secret::of(&target).await;
     secret.ensure_exists().await?;
     match value {
         None if args.promote => secret.promote().await?,
         None => {}
-        Some((json, credentials, fields)) if args.rotate => {
-            secret.stage(&json, &credentials, &fields).await?;
-        }
-        Some((json, _, fields)) => {
-            let version = secret.put(&json, None).await?;
+        Some(value) if args.rotate => secret.stage(&value).await?,
+        Some(value) => {
+            let version = secret.put(&value.json, None).await?;
             println!(
-                "Put the endpoint credentials ({fields}) into secret {} in {} as version {version}.",
+                "Put the endpoint credentials ({}) into secret {} in {} as version {version}.",
+                value.fields,
                 secret.name,
                 target.region()
             );
@@ -95,6 +144,14 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     secret.show_status().await
+}
+
+/// Puts `value` into the environment's secret as its current value, as `cargo xtask secret <env>` does;
+/// returns the new version's id. For `cargo xtask local`, which puts the credentials in-process.
+pub async fn put(target: &Target, value: &Value) -> Result<String> {
+    let secret = Secret::of(target).await;
+    secret.ensure_exists().await?;
+    secret.put(&value.json, None).await
 }
 
 /// The environment's endpoint secret.
@@ -118,6 +175,14 @@ impl Version {
 }
 
 impl Secret<'_> {
+    async fn of(target: &Target) -> Secret<'_> {
+        Secret {
+            client: aws::secrets(&aws::sdk(target).await),
+            name: target.secret_name().to_string(),
+            target,
+        }
+    }
+
     /// Refuses when the secret does not exist yet (deploy makes it).
     async fn ensure_exists(&self) -> Result<()> {
         let Err(e) = self
@@ -139,7 +204,7 @@ impl Secret<'_> {
         }
         bail!(
             "could not read the secret {name}: {} (are AWS credentials for {} set? `cargo xtask doctor` checks)",
-            e.code().unwrap_or("unknown error"),
+            crate::aws::describe(&e),
             target.name()
         )
     }
@@ -159,14 +224,14 @@ impl Secret<'_> {
                 anyhow!(
                     "could not put the value into {}: {}",
                     self.name,
-                    e.message().or(e.code()).unwrap_or("unknown error")
+                    crate::aws::describe(&e)
                 )
             })?;
         Ok(answer.version_id().unwrap_or("(none returned)").to_string())
     }
 
     /// `--rotate`: the new value as AWSPENDING, next to the current one.
-    async fn stage(&self, json: &str, credentials: &Credentials, fields: &str) -> Result<()> {
+    async fn stage(&self, value: &Value) -> Result<()> {
         let name = &self.name;
         let current = self.current_value().await?.ok_or_else(|| {
             anyhow!(
@@ -174,15 +239,16 @@ impl Secret<'_> {
                 self.target.name()
             )
         })?;
-        if current == *credentials {
+        if current == value.credentials {
             bail!(
                 "the new credentials are the ones {name} holds already: nothing was staged (give the new password or keys)"
             );
         }
-        let version = self.put(json, Some(PENDING)).await?;
+        let version = self.put(&value.json, Some(PENDING)).await?;
         let env = self.target.name();
         println!(
-            "Staged the new endpoint credentials ({fields}) in {name} as version {version}, labelled {PENDING}."
+            "Staged the new endpoint credentials ({}) in {name} as version {version}, labelled {PENDING}.",
+            value.fields
         );
         println!(
             "Deliveries go on with {CURRENT}. Now switch the endpoint to the new credentials: when it refuses the current ones, the aggregator tries the pending ones and keeps using them."
@@ -237,7 +303,7 @@ impl Secret<'_> {
                 anyhow!(
                     "could not move {stage} in {}: {}",
                     self.name,
-                    e.message().or(e.code()).unwrap_or("unknown error")
+                    crate::aws::describe(&e)
                 )
             })?;
         Ok(())
@@ -257,11 +323,7 @@ impl Secret<'_> {
                 .secret_string()
                 .and_then(|json| Credentials::parse(json).ok())),
             Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => bail!(
-                "could not read {}: {}",
-                self.name,
-                e.code().unwrap_or("unknown error")
-            ),
+            Err(e) => bail!("could not read {}: {}", self.name, crate::aws::describe(&e)),
         }
     }
 
@@ -276,7 +338,7 @@ impl Secret<'_> {
                 anyhow!(
                     "could not list the versions of {}: {}",
                     self.name,
-                    e.code().unwrap_or("unknown error")
+                    crate::aws::describe(&e)
                 )
             })?;
         Ok(out
@@ -348,7 +410,7 @@ fn day(t: OffsetDateTime) -> String {
 }
 
 /// The secret's fields, from stdin or prompts, plus the PEM files.
-fn gather(args: &Args) -> Result<Map<String, Value>> {
+fn gather(args: &ValueArgs) -> Result<Map<String, Json>> {
     let from_stdin = args.stdin || !ui::stdin_is_terminal();
     let mut value = if from_stdin {
         let mut text = String::new();
@@ -361,8 +423,8 @@ fn gather(args: &Args) -> Result<Map<String, Value>> {
             );
         }
         // Not the parser's message: a JSON syntax error would quote the input.
-        match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(map)) => map,
+        match serde_json::from_str::<Json>(&text) {
+            Ok(Json::Object(map)) => map,
             _ => bail!(
                 "stdin is not a JSON object: pipe {{\"username\": ..., \"password\": ...}} (plus optional client_cert_pem, client_key_pem, ca_cert_pem)"
             ),
@@ -374,12 +436,12 @@ fn gather(args: &Args) -> Result<Map<String, Value>> {
         };
         let password = ui::password("Password (not shown)")?;
         Map::from_iter([
-            ("username".to_string(), Value::String(username)),
-            ("password".to_string(), Value::String(password)),
+            ("username".to_string(), Json::String(username)),
+            ("password".to_string(), Json::String(password)),
         ])
     };
     if from_stdin && let Some(u) = &args.username {
-        value.insert("username".into(), Value::String(u.clone()));
+        value.insert("username".into(), Json::String(u.clone()));
     }
     for (field, file) in [
         ("client_cert_pem", &args.client_cert),
@@ -387,7 +449,7 @@ fn gather(args: &Args) -> Result<Map<String, Value>> {
         ("ca_cert_pem", &args.ca_cert),
     ] {
         if let Some(file) = file {
-            value.insert(field.into(), Value::String(read_pem(file)?));
+            value.insert(field.into(), Json::String(read_pem(file)?));
         }
     }
     Ok(value)

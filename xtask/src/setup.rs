@@ -7,20 +7,25 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use crate::run;
-
-/// The Rust target of the Lambda (arm64, Graviton).
-pub const LAMBDA_TARGET: &str = "aarch64-unknown-linux-gnu";
+use crate::doctor::ARM64_TARGET;
+use crate::exec::{Cmd, Show};
 
 pub fn run_setup(root: &Path) -> Result<()> {
     python_env(root)?;
     s3s_fs(root)?;
     crate::workflows::install(root)?;
-    rust_target()?;
+    rust_target(root)?;
+    eprintln!(
+        "✓ setup: .venv, s3s-fs {}, actionlint and the {ARM64_TARGET} target are installed",
+        emulator::S3S_FS_VERSION
+    );
     Ok(())
 }
+
+/// The installers run as steps: a line each with its duration, their output in the run's log.
+pub const SHOW: Show = Show::Progress;
 
 fn python_env(root: &Path) -> Result<()> {
     let venv = root.join(".venv");
@@ -29,22 +34,28 @@ fn python_env(root: &Path) -> Result<()> {
     // The stamp records which requirements were installed, so a changed pin reinstalls.
     let stamp = venv.join(".installed-requirements");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
-        println!("setup: .venv is up to date");
         return Ok(());
     }
     if !venv.join("bin/python").exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv).current_dir(root))
+        Cmd::new("python3 -m venv .venv", "python3", root)
+            .args(["-m", "venv"])
+            .arg(venv.display().to_string())
+            .run_ok(SHOW)
             .context("python3 -m venv failed: install Python 3.9+ with the venv module (Debian: apt-get install python3-venv)")?;
     }
-    run(Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            "requirements.txt",
-        ])
-        .current_dir(root))
+    Cmd::new(
+        "pip install -r requirements.txt into .venv",
+        venv.join("bin/pip").display().to_string(),
+        root,
+    )
+    .args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        "requirements.txt",
+    ])
+    .run_ok(SHOW)
     .context("pip install -r requirements.txt failed: is PyPI reachable?")?;
     std::fs::write(&stamp, requirements).context("writing the .venv stamp")?;
     Ok(())
@@ -60,39 +71,38 @@ fn s3s_fs(root: &Path) -> Result<()> {
         .filter(|out| out.status.success())
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
     if installed.is_some_and(|v| v.split_whitespace().last() == Some(emulator::S3S_FS_VERSION)) {
-        println!("setup: s3s-fs {} is installed", emulator::S3S_FS_VERSION);
         return Ok(());
     }
-    println!(
-        "setup: building s3s-fs {} into .local (a few minutes, once): {}",
-        emulator::S3S_FS_VERSION,
-        emulator::S3S_FS_INSTALL
-    );
     let mut words = emulator::S3S_FS_INSTALL.split_whitespace();
     let program = words.next().unwrap_or("cargo");
-    run(Command::new(program).args(words).current_dir(root)).context(
-        "installing s3s-fs failed: is crates.io reachable? (the MinIO sink's tests need it)",
+    Cmd::new(
+        format!(
+            "build s3s-fs {} into .local (a few minutes, once)",
+            emulator::S3S_FS_VERSION
+        ),
+        program,
+        root,
     )
+    .args(words)
+    .run_ok(SHOW)
+    .map(|_| ())
+    .context("installing s3s-fs failed: is crates.io reachable? (the MinIO sink's tests need it)")
 }
 
-fn rust_target() -> Result<()> {
+fn rust_target(root: &Path) -> Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .context("rustup is needed to add the arm64 target: install Rust with rustup")?;
     if String::from_utf8_lossy(&installed.stdout)
         .lines()
-        .any(|l| l.trim() == LAMBDA_TARGET)
+        .any(|l| l.trim() == ARM64_TARGET)
     {
         return Ok(());
     }
-    let status = Command::new("rustup")
-        .args(["target", "add", LAMBDA_TARGET])
-        .status()?;
-    if !status.success() {
-        bail!(
-            "`rustup target add {LAMBDA_TARGET}` failed: the Lambda cannot be built for arm64 without it"
-        );
-    }
-    Ok(())
+    Cmd::new(format!("rustup target add {ARM64_TARGET}"), "rustup", root)
+        .args(["target", "add", ARM64_TARGET])
+        .run_ok(SHOW)
+        .map(|_| ())
+        .context("the Lambda cannot be built for arm64 without the target")
 }

@@ -92,11 +92,13 @@ impl Terraform {
                 .context("reading the current directory")?
                 .join(workdir)
         };
-        let local_endpoint = if target.is_local() {
-            target.local_endpoint()?
-        } else {
-            None
-        };
+        target.require_reachable()?;
+        // The local state means nothing to another emulator: remembered per emulator (see `prepare`).
+        let local_endpoint = target
+            .aws
+            .endpoint()
+            .filter(|_| target.is_local())
+            .map(str::to_string);
         // The model's package variables, each given the zip cargo-lambda builds for its binary.
         let mut vars: Vec<(String, String)> = target
             .pipeline
@@ -110,18 +112,20 @@ impl Terraform {
             })
             .collect();
         let mut runner = infra_gen::terraform::Terraform::new(&workdir, options.providers())
-            .color(crate::ui::color());
-        if target.is_local() {
-            // The local provider block points every service at var.aws_endpoint: moto, wherever it runs.
-            if let Some(endpoint) = &local_endpoint {
-                vars.push(("aws_endpoint".into(), endpoint.clone()));
-            }
-            // moto accepts any key; the provider still wants one to sign with.
-            for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-                if std::env::var_os(key).is_none() {
-                    runner = runner.env(key, "testing");
-                }
-            }
+            // Colour only where a person reads Terraform's words as they come: streamed to a terminal.
+            .color(crate::ui::color() && crate::ui::verbose());
+        match (&local_endpoint, target.aws.endpoint()) {
+            // The local provider block points every service at var.aws_endpoint.
+            (Some(endpoint), _) => vars.push(("aws_endpoint".into(), endpoint.clone())),
+            // Any other environment's provider takes an emulator from the AWS SDK's standard setting.
+            (None, Some(endpoint)) => runner = runner.env("AWS_ENDPOINT_URL", endpoint),
+            (None, None) => {}
+        }
+        // An emulator accepts any key; the provider still wants one to sign with.
+        if let Some((key, secret)) = target.aws.stand_in_credentials() {
+            runner = runner
+                .env("AWS_ACCESS_KEY_ID", key)
+                .env("AWS_SECRET_ACCESS_KEY", secret);
         }
         let generated = target.generated_dir(root);
         Ok(Terraform {
@@ -331,7 +335,7 @@ impl Terraform {
     }
 
     /// The outputs, as `terraform output -json` gives them.
-    pub fn run_output(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+    pub fn run_output(&self) -> Result<Outputs> {
         let finished = self.output().run_ok(Show::Quiet)?;
         let value: serde_json::Value =
             serde_json::from_str(&finished.stdout).context("reading `terraform output -json`")?;
@@ -339,8 +343,11 @@ impl Terraform {
     }
 }
 
+/// A deployment's outputs by name, each `{"value": ..., "sensitive": ...}` as `terraform output -json` gives them.
+pub type Outputs = serde_json::Map<String, serde_json::Value>;
+
 /// Prints outputs as `name = value`; sensitive ones are not shown.
-pub fn print_outputs(env: &str, outputs: &serde_json::Map<String, serde_json::Value>) {
+pub fn print_outputs(env: &str, outputs: &Outputs) {
     println!("Outputs of {env}:");
     for (name, output) in outputs {
         let value = if output.get("sensitive").and_then(|s| s.as_bool()) == Some(true) {
@@ -357,10 +364,7 @@ pub fn print_outputs(env: &str, outputs: &serde_json::Map<String, serde_json::Va
 }
 
 /// One output's string value.
-pub fn output_string(
-    outputs: &serde_json::Map<String, serde_json::Value>,
-    name: &str,
-) -> Option<String> {
+pub fn output_string(outputs: &Outputs, name: &str) -> Option<String> {
     outputs
         .get(name)?
         .get("value")?

@@ -1,13 +1,88 @@
-//! What people see: a spinner with the elapsed time for long steps when a person is watching, plain lines
-//! when not (CI logs, pipes), colour only on a terminal without `NO_COLOR`, and the prompts — confirmation,
-//! typing the environment's name, a password without echo — which never wait on a stdin that is not a
-//! terminal: without `--yes` they fail and say so, so CI cannot hang.
+//! What people see: one line per step with its duration (a spinner with the elapsed time while it runs, when a
+//! person is watching), colour only on a terminal without `NO_COLOR`, and the prompts — confirmation, typing
+//! the environment's name, a password without echo — which never wait on a stdin that is not a terminal:
+//! without `--yes` they fail and say so, so CI cannot hang.
+//!
+//! What the tools say (Terraform, cargo) is kept, not shown: every line goes to this run's log file under
+//! `target/xtask/logs/`, whose tail an error quotes; `--verbose` streams it to the terminal as well.
 
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// This run's choices about output: set once by `main`.
+struct Output {
+    verbose: bool,
+    log: Mutex<Log>,
+}
+
+/// The log file: created (empty) when this run first writes to it, so a command that runs no tool leaves none.
+struct Log {
+    path: PathBuf,
+    file: Option<File>,
+    /// Opening it failed once: the run goes on without a log rather than failing for it.
+    unwritable: bool,
+}
+
+static OUTPUT: OnceLock<Output> = OnceLock::new();
+
+/// Streams the tools' output with `verbose`, and keeps it in `log`.
+pub fn init(verbose: bool, log: PathBuf) {
+    let _ = OUTPUT.set(Output {
+        verbose,
+        log: Mutex::new(Log {
+            path: log,
+            file: None,
+            unwritable: false,
+        }),
+    });
+}
+
+/// `--verbose`: the tools' output streams to the terminal as well as to the log.
+pub fn verbose() -> bool {
+    OUTPUT.get().is_some_and(|o| o.verbose)
+}
+
+/// Appends `text` and a newline to this run's log.
+pub fn log(text: &str) {
+    let Some(output) = OUTPUT.get() else {
+        return;
+    };
+    let Ok(mut log) = output.log.lock() else {
+        return;
+    };
+    if log.file.is_none() && !log.unwritable {
+        let opened = log
+            .path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| File::create(&log.path));
+        match opened {
+            Ok(file) => log.file = Some(file),
+            Err(e) => {
+                log.unwritable = true;
+                eprintln!(
+                    "note: cannot write the log {} ({e}); the tools' output is not kept",
+                    log.path.display()
+                );
+            }
+        }
+    }
+    if let Some(file) = &mut log.file {
+        let _ = writeln!(file, "{text}");
+    }
+}
+
+/// The log file, once this run has written to it.
+pub fn log_file() -> Option<PathBuf> {
+    let log = OUTPUT.get()?.log.lock().ok()?;
+    log.file.as_ref().map(|_| log.path.clone())
+}
 
 /// Whether progress can be drawn: someone is watching stderr.
 pub fn interactive() -> bool {
@@ -40,12 +115,19 @@ pub fn bold(text: &str) -> String {
     }
 }
 
-/// A long step: a spinner with the latest line of output on a terminal, `==> label` lines otherwise.
+/// A long step: a spinner with its latest line of output on a terminal, then one line with its duration. A
+/// step dropped unfinished (an error left through `?`) says it failed.
 pub struct Step {
     label: String,
     started: Instant,
     bar: Option<ProgressBar>,
+    /// When a status line was last printed without a terminal.
+    last_status: Mutex<Option<Instant>>,
+    finished: bool,
 }
+
+/// How often a step's status is printed when no terminal redraws it in place.
+const STATUS_EVERY: Duration = Duration::from_secs(15);
 
 impl Step {
     pub fn start(label: impl Into<String>) -> Step {
@@ -60,42 +142,79 @@ impl Step {
             bar.enable_steady_tick(Duration::from_millis(120));
             Some(bar)
         } else {
-            eprintln!("==> {label}");
+            if verbose() {
+                eprintln!("==> {label}");
+            }
             None
         };
         Step {
             label,
             started: Instant::now(),
             bar,
+            last_status: Mutex::new(None),
+            finished: false,
         }
     }
 
-    /// A line of the step's output: the spinner's message on a terminal, echoed as-is otherwise (CI keeps it).
+    /// Where the step stands (`120 / 300 delivered`): redrawn in place on a terminal, printed every
+    /// [`STATUS_EVERY`] otherwise.
+    pub fn status(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(text.to_string());
+            return;
+        }
+        let Ok(mut last) = self.last_status.lock() else {
+            return;
+        };
+        if last.is_none_or(|at| at.elapsed() >= STATUS_EVERY) {
+            *last = Some(Instant::now());
+            eprintln!("  {}: {text}", self.label);
+        }
+    }
+
+    /// A line of the step's output: the spinner's message on a terminal; with `--verbose`, printed as well.
     pub fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_message(text.trim().to_string()),
-            None => eprintln!("    {text}"),
+        match (&self.bar, verbose()) {
+            (Some(bar), true) => bar.println(format!("    {text}")),
+            (Some(bar), false) => bar.set_message(text.trim().to_string()),
+            (None, true) => eprintln!("    {text}"),
+            (None, false) => {}
         }
     }
 
-    pub fn done(self) {
-        self.finish("done");
+    pub fn done(mut self) {
+        self.finish("✓", "done", "");
     }
 
-    pub fn fail(self) {
-        self.finish("FAILED");
+    /// Done, with what it came to: `✓ label done in 2.1s: 3 versions deleted`.
+    pub fn done_with(mut self, outcome: &str) {
+        self.finish("✓", "done", &format!(": {outcome}"));
     }
 
-    fn finish(self, how: &str) {
+    pub fn fail(mut self) {
+        self.finish("✗", "FAILED", "");
+    }
+
+    fn finish(&mut self, mark: &str, how: &str, outcome: &str) {
+        self.finished = true;
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        eprintln!(
-            "{} {} {how} in {}",
-            if how == "done" { "✓" } else { "✗" },
+        let line = format!(
+            "{mark} {} {how} in {}{outcome}",
             self.label,
             elapsed(self.started.elapsed())
         );
+        log(&line);
+        eprintln!("{line}");
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish("✗", "FAILED", "");
+        }
     }
 }
 

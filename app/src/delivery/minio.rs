@@ -164,25 +164,31 @@ impl MinioSink {
         {
             return client.clone();
         }
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .force_path_style(true)
-            .credentials_provider(S3Credentials::new(
-                credentials.username.clone(),
-                credentials.password.clone(),
-                None,
-                None,
-                "endpoint-secret",
-            ))
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
-        let client = Client::from_conf(config);
+        let client = store_client(&self.endpoint, &credentials);
         *cached = Some((credentials, client.clone()));
         client
     }
+}
+
+/// A client of the store at `endpoint`, signing with the secret's username and password as access key and
+/// secret key: path-style, and with no checksum of the SDK's own (which some stores refuse).
+pub fn store_client(endpoint: &str, credentials: &Credentials) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .force_path_style(true)
+        .credentials_provider(S3Credentials::new(
+            credentials.username.clone(),
+            credentials.password.clone(),
+            None,
+            None,
+            "endpoint-secret",
+        ))
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .build();
+    Client::from_conf(config)
 }
 
 /// Reads the bundle file once for its SHA-256 (which must be the parcel's: the header is what the store

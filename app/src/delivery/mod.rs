@@ -10,7 +10,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use minio::MinioSink;
+pub use minio::{MinioSink, store_client};
 pub use nifi::NifiSink;
 pub(crate) use nifi::{build_client, describe};
 

@@ -23,6 +23,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::measure::process_cpu_seconds;
 use super::{data, median};
+use crate::exec::{Cmd, Show};
 use crate::local::{LocalStack, StackOptions};
 
 /// Invocations measured; the first also pays for connections and the secret, so the median is reported.
@@ -78,7 +79,8 @@ fn list(values: &[f64]) -> String {
 pub async fn measure(root: &Path, files: usize) -> Result<HandlerCost> {
     let binary = build(root)?;
     let stack = LocalStack::start_named(root, &StackOptions::default(), "bench").await?;
-    let result = measure_on(&stack, &binary, files).await;
+    let log = root.join("target/bench/aggregator.log");
+    let result = measure_on(&stack, &binary, &log, files).await;
     stack.stop().await;
     result
 }
@@ -87,23 +89,31 @@ pub async fn measure(root: &Path, files: usize) -> Result<HandlerCost> {
 /// cross-compilation to arm64).
 fn build(root: &Path) -> Result<std::path::PathBuf> {
     eprintln!("  building the aggregator (release, first time takes minutes)…");
-    crate::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "-p",
-                "app",
-                "--bin",
-                "aggregator",
-            ])
-            .current_dir(root),
-    )?;
+    Cmd::new(
+        "cargo build --release --bin aggregator",
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        root,
+    )
+    .args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "app",
+        "--bin",
+        "aggregator",
+    ])
+    .run_ok(Show::Inherit)?;
     Ok(root.join("target/release/aggregator"))
 }
 
-async fn measure_on(stack: &LocalStack, binary: &Path, files: usize) -> Result<HandlerCost> {
+/// Measures `binary`, whose output goes to `log`.
+async fn measure_on(
+    stack: &LocalStack,
+    binary: &Path,
+    log: &Path,
+    files: usize,
+) -> Result<HandlerCost> {
     let environment: Vec<(String, String)> = stack
         .config
         .vars()
@@ -118,7 +128,7 @@ async fn measure_on(stack: &LocalStack, binary: &Path, files: usize) -> Result<H
     for _ in 0..COLD_STARTS {
         let api = RuntimeApi::start().await?;
         let started = Instant::now();
-        let mut child = api.spawn(binary, &environment)?;
+        let mut child = api.spawn(binary, &environment, log)?;
         let first_poll = api.first_poll(Duration::from_secs(10)).await;
         let _ = child.kill();
         let _ = child.wait();
@@ -129,7 +139,7 @@ async fn measure_on(stack: &LocalStack, binary: &Path, files: usize) -> Result<H
     }
 
     let api = RuntimeApi::start().await?;
-    let mut child = api.spawn(binary, &environment)?;
+    let mut child = api.spawn(binary, &environment, log)?;
     let outcome = invoke_all(stack, &api, &child, files).await;
     let _ = child.kill();
     let _ = child.wait();
@@ -285,9 +295,13 @@ impl RuntimeApi {
         })
     }
 
-    fn spawn(&self, binary: &Path, environment: &[(String, String)]) -> Result<Child> {
-        let log_path = crate::workspace_root().join("target/bench/aggregator.log");
-        let log = std::fs::File::create(&log_path)
+    fn spawn(
+        &self,
+        binary: &Path,
+        environment: &[(String, String)],
+        log_path: &Path,
+    ) -> Result<Child> {
+        let log = std::fs::File::create(log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         Command::new(binary)
             .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -3,7 +3,7 @@
 //!
 //! By default it runs against the local stack it starts: a file is delivered when a bundle stored by the bundled
 //! receiver lists it (upload finished → bundle stored, hashes checked file by file). With `--env` it runs
-//! against a deployed environment instead (`deployed.rs`): a file is delivered when its idempotency record is
+//! against a deployed environment instead (`crate::deployed`): a file is delivered when its idempotency record is
 //! COMPLETED. Bounded in count and time and stops by itself; the local stack and the local environment are on
 //! loopback only.
 //!
@@ -19,19 +19,18 @@
 //! once a second) counts them, and moto routes and logs every request under one interpreter lock. The
 //! report's achieved rate says whether moto or the pipeline set the pace.
 
-mod deployed;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
+use crate::deployed::Deployed;
 use crate::local::{LocalStack, Sent, StackOptions, content, output_dir, settle};
-use crate::report::{Measurements, Sample};
-use crate::{target, ui};
-use deployed::Deployed;
+use crate::report::{Measurements, Sample, Written};
+use crate::target::{self, Aws};
+use crate::ui;
 
 /// The most files one run may upload, whatever rate and duration ask for.
 const MAX_FILES: usize = 100_000;
@@ -78,35 +77,25 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
         bail!("--min-size must not exceed --max-size, which must be at most 50 MiB");
     }
     let count = ((args.rate * args.duration as f64).round() as usize).clamp(1, MAX_FILES);
-    let (measurements, report_path, svg_path) = match &args.env {
+    let (measurements, written) = match &args.env {
         None => {
             let stack = LocalStack::start(root, &args.stack).await?;
             stack.schedule_fault(&args.stack);
             let under = Under::Local(&stack);
-            let result = stack.with_mapping(drive(&under, &args, count)).await;
+            let result = stack.with_mapping(drive(root, &under, &args, count)).await;
             stack.stop().await;
             result??
         }
         Some(name) => {
-            let target = target::resolve(name)?;
+            let target = target::resolve(name, Aws::from_env())?;
             guard(&target, &args, count)?;
             let deployed = Deployed::connect(&target).await?;
-            drive(&Under::Deployed(name, &deployed), &args, count).await?
+            drive(root, &Under::Deployed(name, &deployed), &args, count).await?
         }
     };
     println!("{}", measurements.text());
-    println!(
-        "load: report {}, plot {}",
-        report_path.display(),
-        svg_path.display()
-    );
-    if measurements.files_delivered != measurements.files_uploaded {
-        bail!(
-            "{} of {} files did not arrive",
-            measurements.files_uploaded - measurements.files_delivered,
-            measurements.files_uploaded
-        );
-    }
+    println!("load: {}", written.locations());
+    measurements.require_all_delivered()?;
     if args.require_slo && !measurements.meets_slo() {
         bail!("the service level objective was missed");
     }
@@ -115,7 +104,12 @@ pub async fn run(root: &Path, args: Args) -> Result<()> {
 
 /// A run against a local stack that is already up: `rate` files/s for `duration` seconds of the default sizes,
 /// waiting for every file; what `cargo xtask model local --calibrate` compares the model with.
-pub async fn run_on(stack: &LocalStack, rate: f64, duration: u64) -> Result<Measurements> {
+pub async fn run_on(
+    root: &Path,
+    stack: &LocalStack,
+    rate: f64,
+    duration: u64,
+) -> Result<Measurements> {
     let args = Args {
         env: None,
         yes: false,
@@ -128,8 +122,8 @@ pub async fn run_on(stack: &LocalStack, rate: f64, duration: u64) -> Result<Meas
         stack: StackOptions::default(),
     };
     let count = ((rate * duration as f64).round() as usize).clamp(1, MAX_FILES);
-    let (m, _, _) = stack
-        .with_mapping(drive(&Under::Local(stack), &args, count))
+    let (m, _) = stack
+        .with_mapping(drive(root, &Under::Local(stack), &args, count))
         .await??;
     println!("{}", m.text());
     Ok(m)
@@ -145,8 +139,9 @@ fn guard(target: &target::Target, args: &Args, count: usize) -> Result<()> {
         );
     }
     if target.is_local() {
-        let endpoint = target.local_endpoint()?.unwrap_or_default();
-        if !is_loopback(&endpoint) {
+        target.require_reachable()?;
+        let endpoint = target.aws.endpoint().unwrap_or_default();
+        if !is_loopback(endpoint) {
             bail!(
                 "AWS_ENDPOINT_URL is {endpoint}, which is not on this machine: a load run against the local environment targets loopback only (the emulator of a running `cargo xtask local up`)"
             );
@@ -197,10 +192,7 @@ impl Under<'_> {
 
     async fn sample(&self, started: Instant, sent: &Mutex<HashMap<String, Sent>>) -> Sample {
         match self {
-            Under::Local(stack) => {
-                let uploaded = sent.lock().map(|s| s.len()).unwrap_or(0);
-                stack.sample(started, uploaded).await
-            }
+            Under::Local(stack) => stack.sample(started, sent).await,
             Under::Deployed(_, env) => env.sample(started, sent).await,
         }
     }
@@ -215,7 +207,10 @@ impl Under<'_> {
     ) -> Result<Measurements> {
         match self {
             Under::Local(stack) => settle(stack, sent, started, upload_span, limit, samples).await,
-            Under::Deployed(_, env) => env.settle(sent, started, upload_span, limit, samples).await,
+            Under::Deployed(_, env) => env
+                .settle(sent, started, upload_span, limit, samples)
+                .await
+                .map(|(m, _)| m),
         }
     }
 
@@ -232,10 +227,11 @@ impl Under<'_> {
 }
 
 async fn drive(
+    root: &Path,
     under: &Under<'_>,
     args: &Args,
     count: usize,
-) -> Result<(Measurements, PathBuf, PathBuf)> {
+) -> Result<(Measurements, Written)> {
     let started = Instant::now();
     let sent: Mutex<HashMap<String, Sent>> = Mutex::new(HashMap::new());
     let interval = Duration::from_secs_f64(1.0 / args.rate);
@@ -305,20 +301,16 @@ async fn drive(
             samples,
         )
         .await?;
-    let (dir, pipeline) = under.output(crate::workspace_root().as_path());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stem = format!("load-{}fps-{}s", args.rate, args.duration);
-    let report_path = dir.join(format!("{stem}.txt"));
-    let svg_path = dir.join(format!("{stem}.svg"));
-    std::fs::write(&report_path, m.text())?;
-    std::fs::write(
-        &svg_path,
-        m.svg(&format!(
+    let (dir, pipeline) = under.output(root);
+    let written = m.write(
+        &dir,
+        &format!("load-{}fps-{}s", args.rate, args.duration),
+        &format!(
             "load test: {count} files at {} files/s for {} s ({pipeline})",
             args.rate, args.duration
-        )),
+        ),
     )?;
-    Ok((m, report_path, svg_path))
+    Ok((m, written))
 }
 
 /// A run's name, from its start: `20261122T080102Z`.

@@ -144,7 +144,7 @@ async fn calibrate(
             predicted.latency.p50.unwrap_or(f64::NAN),
             predicted.latency.p95.unwrap_or(f64::NAN)
         );
-        let load = crate::load::run_on(stack, rate, args.duration).await?;
+        let load = crate::load::run_on(root, stack, rate, args.duration).await?;
         let mut measured_sorted: Vec<f64> =
             load.latencies.iter().map(Duration::as_secs_f64).collect();
         measured_sorted.sort_by(f64::total_cmp);

@@ -80,17 +80,11 @@ pub struct Args {
 /// The warm-up before the judged traffic: the mapping grows from five concurrent batches by 300 a minute.
 const WARM_UP: Duration = Duration::from_secs(300);
 
-pub fn run(root: &Path, args: Args) -> Result<()> {
+pub async fn run(root: &Path, args: Args) -> Result<()> {
     // Not `target::resolve`: the model must also run for an environment that validation refuses.
-    let env = environments::by_name(&args.env).with_context(|| {
-        format!(
-            "unknown environment {:?}: the known environments are {} (one file each in environments/src/)",
-            args.env,
-            environments::names().join(", ")
-        )
-    })?;
+    let env = crate::target::environment(&args.env)?;
     if args.calibrate {
-        return crate::runtime()?.block_on(calibrate::run(root, &env, &args));
+        return calibrate::run(root, &env, &args).await;
     }
     let figures = inputs::handler_figures(root)?;
     let mut pipeline = pipeline(&env, &figures)?;

@@ -9,6 +9,7 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
 use super::decide::{AlarmState, AliasState, Canary, Record};
+use crate::aws;
 
 /// A function's alias.
 pub struct Live {
@@ -32,7 +33,7 @@ impl Live {
             .name(&self.alias)
             .send()
             .await
-            .map_err(|e| anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(&e)))
+            .map_err(|e| anyhow!("{}", aws::describe(&e)))
             .with_context(|| {
                 format!(
                     "reading alias {} of {}: is the environment deployed (`cargo xtask deploy`)?",
@@ -85,7 +86,7 @@ impl Live {
             .description(record.describe())
             .send()
             .await
-            .map_err(|e| anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(&e)))
+            .map_err(|e| anyhow!("{}", aws::describe(&e)))
             .with_context(|| {
                 format!(
                     "pointing alias {} of {} at version {version}",
@@ -106,8 +107,7 @@ impl Live {
             .send();
         let mut versions = Vec::new();
         while let Some(item) = pages.next().await {
-            let item =
-                item.map_err(|e| anyhow!("{}", aws_sdk_lambda::error::DisplayErrorContext(&e)))?;
+            let item = item.map_err(|e| anyhow!("{}", aws::describe(&e)))?;
             if let Some(Ok(v)) = item.version().map(str::parse::<u32>) {
                 versions.push(v);
             }
@@ -167,7 +167,7 @@ impl Alarms {
                 })
                 .collect(),
             Err(e) => {
-                let why = aws_sdk_cloudwatch::error::DisplayErrorContext(&e).to_string();
+                let why = aws::describe(&e);
                 return self
                     .names
                     .iter()

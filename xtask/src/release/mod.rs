@@ -22,8 +22,8 @@ pub const POLL: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args, Debug)]
 pub struct RollbackArgs {
-    /// The environment: local, dev or prod.
-    pub env: String,
+    #[command(flatten)]
+    pub env: target::Env,
     /// The version to serve [default: the one the alias served before the live one; during a canary, the old
     /// version alone]. A version newer than the live one is released on purpose (a rolled-back one too).
     #[arg(long, value_name = "VERSION")]
@@ -258,8 +258,8 @@ async fn bake_until_verdict(r: &Releaser, bake: Duration, poll: Duration) -> Res
 
 /// `cargo xtask rollback <env>`.
 pub async fn rollback(args: RollbackArgs) -> Result<()> {
-    let target = target::resolve(&args.env)?;
-    target.local_endpoint()?;
+    let target = args.env.target()?;
+    target.require_reachable()?;
     ui::require_confirmable(args.yes, "the rollback")?;
     let r = Releaser::of(&target).await?;
     let alias = r.live.read().await?;

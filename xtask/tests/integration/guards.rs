@@ -327,3 +327,61 @@ fn doctor_names_what_is_missing_and_the_fix() {
         .assert_contains("Python environment")
         .assert_contains("blocked  deploy, plan: needs terraform >= 1.11");
 }
+
+#[test]
+fn a_local_runs_sink_options_are_checked_before_anything_starts_before_or_after_up() {
+    for (args, expected) in [
+        (
+            &["local", "up", "--minio-endpoint", "http://127.0.0.1:9"][..],
+            "--minio-endpoint needs --minio-bucket",
+        ),
+        (
+            &["local", "--minio-bucket", "b", "up"][..],
+            "--minio-bucket goes with --minio-endpoint",
+        ),
+        (
+            &[
+                "local",
+                "--nifi-url",
+                "http://127.0.0.1:9",
+                "up",
+                "--minio-endpoint",
+                "http://127.0.0.1:9",
+                "--minio-bucket",
+                "b",
+            ][..],
+            "name two sinks",
+        ),
+        (&["local", "up", "--username", "u"][..], "are a real sink's"),
+        (
+            &[
+                "local",
+                "--fail",
+                "503",
+                "up",
+                "--nifi-url",
+                "http://127.0.0.1:9",
+            ][..],
+            "--fail makes the bundled receiver fail",
+        ),
+        // A real sink's credentials are read before anything is deployed.
+        (
+            &["local", "up", "--nifi-url", "http://127.0.0.1:9"][..],
+            "no credentials on stdin",
+        ),
+        (
+            &[
+                "local",
+                "--minio-endpoint",
+                "http://127.0.0.1:9",
+                "--minio-bucket",
+                "b",
+            ][..],
+            "no credentials on stdin",
+        ),
+    ] {
+        let run = xtask(args).run();
+        run.assert_code(1).assert_contains(expected);
+        assert!(!run.all().contains("moto server"), "{}", run.all());
+    }
+}

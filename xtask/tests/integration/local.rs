@@ -1,22 +1,144 @@
-//! `cargo xtask local` and `cargo xtask load`, for real: moto server, `deploy local` into it, the receiver,
-//! and the real handler through the local event source mapping, with the deployed batching window.
+//! `cargo xtask local` and `cargo xtask load`, for real: moto server, `deploy local` into it, the receiver (or
+//! a real sink: s3s-fs as MinIO, a receiver of the test's own as NiFi), and the real handler through the local
+//! event source mapping, with the deployed batching window.
 
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::common::{DEPLOYS, workspace_root, xtask};
 use aws_sdk_s3::primitives::ByteStream;
+use emulator::S3sFs;
+use endpoint_credentials::Credentials;
+use receiver::{BasicCredentials, ReceiverConfig};
+
+use crate::common::{DEPLOYS, Run, assert_never_shown, workspace_root, xtask};
+
+/// The most lines a successful demo may print: a screenful.
+const SCREENFUL: usize = 40;
 
 #[test]
-fn the_local_demo_delivers_every_file_intact() {
+fn the_local_demo_delivers_every_file_intact_and_says_so_in_a_screenful() {
     let _turn = DEPLOYS.blocking_lock();
     let run = xtask(&["local", "--files", "40"]).run();
     run.assert_ok()
         .assert_contains("files      40 uploaded, 40 delivered (0 missing)")
         .assert_contains("dlq        0 messages")
-        .assert_contains("local: every file arrived intact");
-    eprintln!("cargo xtask local took {:?}", run.took);
+        .assert_contains("local: every file arrived intact")
+        // A line per step, with its duration.
+        .assert_contains("✓ terraform apply of the saved plan done in ")
+        .assert_contains("✓ deliver 40 files done in ")
+        .assert_contains("40 / 40 delivered");
+    let lines = run.all().lines().count();
+    eprintln!(
+        "cargo xtask local took {:?} and printed {lines} lines:\n{}",
+        run.took,
+        run.all()
+    );
+    assert!(lines <= SCREENFUL, "{lines} lines:\n{}", run.all());
+    // The tools' words are in the log, not on the screen, and none of them is a warning.
+    let log = workspace_root().join("target/xtask/logs/local.log");
+    let logged = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    run.assert_contains(&format!("full log {}", log.display()));
+    assert!(
+        logged.contains("Apply complete!"),
+        "Terraform's apply is in the log"
+    );
+    for text in [run.all().as_str(), logged.as_str()] {
+        assert!(
+            !text.contains("Warning"),
+            "a warning on a clean run:\n{text}"
+        );
+    }
+    let plot = workspace_root().join("target/local/demo.svg");
+    assert!(plot.exists(), "{}", plot.display());
+}
+
+const SINK_USER: &str = "local-sink";
+const SINK_PASSWORD: &str = "Sink-Secret-Key-4e2b9";
+
+fn sink_credentials() -> String {
+    serde_json::json!({"username": SINK_USER, "password": SINK_PASSWORD}).to_string()
+}
+
+/// Neither the sink's password nor its credentials' JSON appears in what the run printed or logged.
+#[track_caller]
+fn assert_secret_kept(run: &Run) {
+    assert_never_shown(SINK_PASSWORD, &[run]);
+    let log = workspace_root().join("target/xtask/logs/local.log");
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !logged.contains(SINK_PASSWORD),
+        "the password is in {}",
+        log.display()
+    );
+}
+
+#[test]
+fn a_local_run_delivers_to_an_independent_minio_store_and_checks_what_it_holds() {
+    let _turn = DEPLOYS.blocking_lock();
+    let store = S3sFs::start(SINK_USER, SINK_PASSWORD).unwrap_or_else(|e| panic!("{e}"));
+    let credentials = Credentials::parse(&sink_credentials()).expect("credentials");
+    let client = app::delivery::store_client(&store.endpoint(), &credentials);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the SDK");
+    runtime
+        .block_on(client.create_bucket().bucket("local-bundles").send())
+        .expect("create the bucket in s3s-fs");
+    let run = xtask(&[
+        "local",
+        "--files",
+        "20",
+        "--minio-endpoint",
+        &store.endpoint(),
+        "--minio-bucket",
+        "local-bundles",
+        "--stdin",
+    ])
+    .stdin(&sink_credentials())
+    .run();
+    run.assert_ok()
+        .assert_contains("files      20 uploaded, 20 delivered (0 missing)")
+        .assert_contains("dlq        0 messages")
+        .assert_contains(&format!(
+            "in s3://local-bundles at {} done in",
+            store.endpoint()
+        ))
+        .assert_contains("each is there, with the SHA-256 the aggregator archived");
+    assert_secret_kept(&run);
+    // What the store holds, asked independently: bundles under their archive keys.
+    let listed = runtime
+        .block_on(client.list_objects_v2().bucket("local-bundles").send())
+        .expect("list the store");
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(!keys.is_empty(), "the store holds the bundles");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("bundles/") && k.ends_with(".tar.gz")),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn a_local_run_delivers_to_a_nifi_endpoint_elsewhere_and_counts_what_the_pipeline_recorded() {
+    let _turn = DEPLOYS.blocking_lock();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the receiver");
+    let store = tempfile::tempdir().expect("store");
+    // The project's receiver stands in for NiFi: it is not the run's own, and wants these credentials.
+    let nifi = runtime
+        .block_on(receiver::spawn(
+            ReceiverConfig::new(store.path())
+                .with_credentials(BasicCredentials::new(SINK_USER, SINK_PASSWORD)),
+        ))
+        .expect("receiver");
+    let run = xtask(&["local", "--files", "20", "--nifi-url", &nifi.url()])
+        .stdin(&sink_credentials())
+        .run();
+    run.assert_ok()
+        .assert_contains("files      20 uploaded, 20 delivered (0 missing)")
+        .assert_contains("dlq        0 messages");
+    assert_secret_kept(&run);
+    let stored = nifi.stored_bundles().expect("stored bundles");
+    let files: usize = stored.iter().map(|b| b.manifest.files.len()).sum();
+    assert_eq!(files, 20, "every file reached the endpoint once");
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! The load run against a deployed environment (`cargo xtask load --env <env>`): files go into the
-//! environment's landing bucket, and a file counts as delivered when its idempotency record is COMPLETED.
+//! A deployed pipeline watched through what it records: files go into its landing bucket, and a file counts
+//! as delivered when its idempotency record is COMPLETED. `cargo xtask load --env <env>` runs against a
+//! deployed environment this way, and `cargo xtask local` counts this way when it delivers to a real sink
+//! (NiFi or MinIO elsewhere), whose store it cannot look into as it does the bundled receiver's.
 //!
 //! Latency runs from S3's acknowledgement of the upload (this machine's clock) to the record's
 //! `completed_at_ms` (the aggregator's clock: Lambda's is NTP-synchronised, so keep this machine's synchronised
@@ -12,8 +14,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use app::RawConfig;
 use app::idempotency::{Idempotency, Record};
+use app::{Config, RawConfig};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use crate::local::{Sent, deployed_function, put_file, queue_depth, sample_until_delivered};
@@ -30,6 +34,8 @@ pub struct Deployed {
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
     idempotency: Idempotency,
+    /// The idempotency table's client, for the scan of `recorded_deliveries`.
+    dynamodb: aws_sdk_dynamodb::Client,
     pub landing_bucket: String,
     queue_url: String,
     dlq_url: String,
@@ -65,23 +71,68 @@ impl Deployed {
         let config = RawConfig::from_pairs(environment)
             .validate()
             .with_context(|| format!("the configuration of the deployed function {function}"))?;
-        Ok(Deployed {
-            s3: crate::aws::s3(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
+        Ok(Deployed::new(&sdk, target.landing_bucket(), &config))
+    }
+
+    /// The pipeline whose aggregator runs with `config`, reached through `sdk`.
+    pub fn new(sdk: &SdkConfig, landing_bucket: &str, config: &Config) -> Deployed {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        Deployed {
+            s3: crate::aws::s3(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
             idempotency: Idempotency::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
+                dynamodb.clone(),
                 config.idempotency_table.clone(),
                 config.idempotency_ttl,
             ),
-            landing_bucket: target.landing_bucket().to_string(),
-            queue_url: config.source_queue_url,
-            dlq_url: config.dlq_url,
-            idempotency_table: config.idempotency_table,
-            archive_bucket: config.archive_bucket,
-            archive_prefix: config.archive_prefix,
+            dynamodb,
+            landing_bucket: landing_bucket.to_string(),
+            queue_url: config.source_queue_url.clone(),
+            dlq_url: config.dlq_url.clone(),
+            idempotency_table: config.idempotency_table.clone(),
+            archive_bucket: config.archive_bucket.clone(),
+            archive_prefix: config.archive_prefix.clone(),
             completed: Mutex::new(HashMap::new()),
             last_poll: Mutex::new(None),
-        })
+        }
+    }
+
+    /// The files the pipeline has recorded COMPLETED (within the records' retention), whoever sent them, and
+    /// the bundles that carried them: what `local up` shows while people upload by hand. A scan of the
+    /// whole table, so only for the small tables of local runs.
+    pub async fn recorded_deliveries(&self) -> Result<(usize, usize)> {
+        let (mut files, mut bundles) = (0, HashSet::new());
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&self.idempotency_table)
+                .filter_expression("#status = :completed")
+                .projection_expression("bundle_id")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":completed", AttributeValue::S("COMPLETED".into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| anyhow!("{}", crate::aws::describe(&e)))
+                .with_context(|| {
+                    format!(
+                        "reading the COMPLETED records in {}",
+                        self.idempotency_table
+                    )
+                })?;
+            for item in page.items() {
+                files += 1;
+                if let Some(id) = item.get("bundle_id").and_then(|v| v.as_s().ok()) {
+                    bundles.insert(id.clone());
+                }
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok((files, bundles.len()));
+            }
+        }
     }
 
     pub async fn upload(&self, key: &str, body: Vec<u8>) -> Result<Sent> {
@@ -163,7 +214,8 @@ impl Deployed {
     }
 
     /// After the uploads: waits until every sent file's record is COMPLETED (or `limit` passes), sampling
-    /// progress every second, then measures and checks that each carrying bundle is archived.
+    /// progress every second, then measures and checks that each carrying bundle is archived. Returns the
+    /// measurements and the archive keys of those bundles.
     pub async fn settle(
         &self,
         sent: &HashMap<String, Sent>,
@@ -171,9 +223,13 @@ impl Deployed {
         upload_span: Duration,
         limit: Duration,
         mut samples: Vec<Sample>,
-    ) -> Result<Measurements> {
+    ) -> Result<(Measurements, Vec<String>)> {
         let run_started = OffsetDateTime::now_utc() - started.elapsed();
-        sample_until_delivered(sent.len(), limit, &mut samples, || async {
+        let why = format!(
+            "; the idempotency table is read every {}",
+            crate::ui::elapsed(POLL_EVERY)
+        );
+        sample_until_delivered(sent.len(), limit, &why, &mut samples, || async {
             self.refresh(identities(sent.values()), false).await?;
             Ok(self.snapshot(started, sent.len()).await)
         })
@@ -201,17 +257,19 @@ impl Deployed {
             }
         }
         m.bundles = bundles.len();
-        m.bytes_out = self.archived_bytes(&bundles, run_started).await?;
-        Ok(m)
+        let archived = self.archived(&bundles, run_started).await?;
+        m.bytes_out = archived.iter().map(|(_, size)| size).sum();
+        Ok((m, archived.into_iter().map(|(key, _)| key).collect()))
     }
 
-    /// The archived size of `bundles`, which were all created since `since`; a bundle that was acknowledged
-    /// but is not in the archive breaks the aggregator's contract (archive first, then deliver) and fails the run.
-    async fn archived_bytes(
+    /// The archive keys and sizes of `bundles`, which were all created since `since`; a bundle that was
+    /// acknowledged but is not in the archive breaks the aggregator's contract (archive first, then deliver)
+    /// and fails the run.
+    async fn archived(
         &self,
         bundles: &HashSet<String>,
         since: OffsetDateTime,
-    ) -> Result<u64> {
+    ) -> Result<Vec<(String, u64)>> {
         let archived = crate::replay::list_range(
             &self.s3,
             &self.archive_bucket,
@@ -220,25 +278,25 @@ impl Deployed {
             OffsetDateTime::now_utc(),
         )
         .await?;
-        let sizes: HashMap<&str, u64> = archived
+        let by_id: HashMap<&str, &(String, u64)> = archived
             .iter()
-            .filter_map(|(key, size)| {
-                let name = key.rsplit('/').next()?.strip_suffix(".tar.gz")?;
-                Some((name, *size))
+            .filter_map(|entry| {
+                let name = entry.0.rsplit('/').next()?.strip_suffix(".tar.gz")?;
+                Some((name, entry))
             })
             .collect();
-        let mut total = 0;
+        let mut found = Vec::new();
         for bundle in bundles {
-            let Some(size) = sizes.get(bundle.as_str()) else {
+            let Some(entry) = by_id.get(bundle.as_str()) else {
                 bail!(
                     "bundle {bundle} was delivered but is not in s3://{}/{}/: the aggregator archives before it delivers, so look at its logs for this bundle id",
                     self.archive_bucket,
                     self.archive_prefix
                 );
             };
-            total += size;
+            found.push((*entry).clone());
         }
-        Ok(total)
+        Ok(found)
     }
 }
 
