@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use bundle::headers;
+use bundle::manifest::Manifest;
 
 use crate::auth::BasicCredentials;
 use crate::fault::{Fault, FaultRequest, FaultSwitch};
@@ -384,55 +385,119 @@ async fn receive_inner(
     peer: SocketAddr,
 ) -> Result<Resp, Rejection> {
     let (parts, body) = req.into_parts();
-    if let Some(problem) = content_encoding_problem(&parts.headers) {
-        drain(body).await;
+    let claimed = match admit(&parts.headers, &shared.limits) {
+        Ok(claimed) => claimed,
+        Err(rejection) => {
+            // Draining a bounded amount lets the sender see the status.
+            drain(body).await;
+            return Err(rejection);
+        }
+    };
+    let spooled = spool(shared, body).await?;
+    if spooled.sha256 != claimed.sha256 {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "hash_mismatch",
+            format!(
+                "{} is {} but the {}-byte body hashes to {}",
+                headers::CONTENT_SHA256,
+                claimed.sha256,
+                spooled.size,
+                spooled.sha256
+            ),
+        ));
+    }
+    let manifest = verify_upload(&spooled, &claimed, shared.limits).await?;
+    let record = StoredBundle {
+        bundle_id: claimed.bundle_id.clone(),
+        sha256: spooled.sha256,
+        size: spooled.size,
+        replay: claimed.replay,
+        filename: claimed.filename.clone(),
+        received_at: OffsetDateTime::now_utc(),
+        manifest,
+    };
+    let store_dir = shared.store_dir.clone();
+    let to_persist = record.clone();
+    let upload = spooled.file;
+    tokio::task::spawn_blocking(move || store::persist(&store_dir, upload, &to_persist))
+        .await
+        .map_err(|e| internal("the store task failed", &e))?
+        .map_err(|e| internal("cannot store the bundle", &e))?;
+
+    let duplicate = shared.counters.stored(&record.bundle_id);
+    tracing::info!(
+        %peer,
+        bundle_id = %record.bundle_id,
+        size = record.size,
+        files = record.manifest.files.len(),
+        replay = record.replay,
+        duplicate,
+        "bundle stored"
+    );
+    let body = serde_json::json!({
+        "bundle_id": record.bundle_id,
+        "sha256": record.sha256,
+        "size": record.size,
+        "duplicate": duplicate,
+    });
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// What the headers alone decide, before a byte of the body is written: its encoding, the bundle's headers, and
+/// a declared length above the limit.
+fn admit(headers: &HeaderMap, limits: &Limits) -> Result<BundleHeaders, Rejection> {
+    if let Some(problem) = content_encoding_problem(headers) {
         return Err(Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content_encoding",
             problem,
         ));
     }
-    let claimed = match parse_bundle_headers(&parts.headers) {
-        Ok(claimed) => claimed,
-        Err(problem) => {
-            drain(body).await;
-            return Err(Rejection::new(
-                StatusCode::BAD_REQUEST,
-                "bad_header",
-                problem,
-            ));
-        }
-    };
-    let limits = shared.limits;
-    let too_large = || {
-        Rejection::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!(
-                "the body is larger than {} bytes, this receiver's limit (--max-body-bytes)",
-                limits.max_body_bytes
-            ),
-        )
-    };
-    let declared = parts
-        .headers
+    let claimed = parse_bundle_headers(headers)
+        .map_err(|problem| Rejection::new(StatusCode::BAD_REQUEST, "bad_header", problem))?;
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limits.max_body_bytes) {
-        // Refused before a byte of it is written; draining a bounded amount lets the sender see the status.
-        drain(body).await;
-        return Err(too_large());
+        return Err(too_large(limits));
     }
+    Ok(claimed)
+}
 
-    let internal = |what: &str, error: &dyn std::fmt::Display| {
-        tracing::error!(%error, "{what}");
-        Rejection::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "store_failed",
-            format!("{what}: {error}"),
-        )
-    };
+fn too_large(limits: &Limits) -> Rejection {
+    Rejection::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!(
+            "the body is larger than {} bytes, this receiver's limit (--max-body-bytes)",
+            limits.max_body_bytes
+        ),
+    )
+}
+
+/// A failure of this receiver, not of the request.
+fn internal(what: &str, error: &dyn std::fmt::Display) -> Rejection {
+    tracing::error!(%error, "{what}");
+    Rejection::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "store_failed",
+        format!("{what}: {error}"),
+    )
+}
+
+/// A body written to a temp file in the store, with its size and SHA-256.
+struct Spooled {
+    file: tempfile::NamedTempFile,
+    size: u64,
+    sha256: String,
+}
+
+/// Streams the body to a temp file chunk by chunk, so memory stays flat whatever the bundle's size; a body
+/// that passes the limit or stalls is refused as soon as it does.
+async fn spool(shared: &Shared, mut body: Incoming) -> Result<Spooled, Rejection> {
+    let limits = shared.limits;
     let upload = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(TEMP_SUFFIX)
@@ -442,11 +507,8 @@ async fn receive_inner(
         .reopen()
         .map_err(|e| internal("cannot open the temp file", &e))?;
     let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-
-    // Streamed to disk chunk by chunk, so memory stays flat whatever the bundle's size.
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
-    let mut body = body;
     loop {
         // A client that stops sending (or trickles) must not hold the connection and the temp file for ever.
         let Ok(frame) = tokio::time::timeout(limits.read_timeout, body.frame()).await else {
@@ -471,7 +533,7 @@ async fn receive_inner(
             size += data.len() as u64;
             if size > limits.max_body_bytes {
                 drain(body).await;
-                return Err(too_large());
+                return Err(too_large(&limits));
             }
             hasher.update(&data);
             writer
@@ -485,21 +547,20 @@ async fn receive_inner(
         .await
         .map_err(|e| internal("cannot write the temp file", &e))?;
     drop(writer);
+    Ok(Spooled {
+        file: upload,
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
 
-    let sha256 = hex::encode(hasher.finalize());
-    if sha256 != claimed.sha256 {
-        return Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "hash_mismatch",
-            format!(
-                "{} is {} but the {size}-byte body hashes to {sha256}",
-                headers::CONTENT_SHA256,
-                claimed.sha256
-            ),
-        ));
-    }
-
-    let upload_path = upload.path().to_owned();
+/// Unpacks the spooled bundle (off the async threads) and checks its manifest against its content and headers.
+async fn verify_upload(
+    spooled: &Spooled,
+    claimed: &BundleHeaders,
+    limits: Limits,
+) -> Result<Manifest, Rejection> {
+    let upload_path = spooled.file.path().to_owned();
     let (bundle_id, file_count) = (claimed.bundle_id.clone(), claimed.file_count);
     let verified = tokio::task::spawn_blocking(move || {
         verify::verify_bundle(
@@ -513,7 +574,7 @@ async fn receive_inner(
     })
     .await
     .map_err(|e| internal("the verification task failed", &e))?;
-    let manifest = verified.map_err(|e| {
+    verified.map_err(|e| {
         let (status, reason) = match e {
             VerifyError::Unreadable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_bundle"),
             VerifyError::UnpackedTooLarge(_) => {
@@ -525,41 +586,7 @@ async fn receive_inner(
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "manifest_mismatch"),
         };
         Rejection::new(status, reason, e.to_string())
-    })?;
-
-    let record = StoredBundle {
-        bundle_id: claimed.bundle_id.clone(),
-        sha256,
-        size,
-        replay: claimed.replay,
-        filename: claimed.filename.clone(),
-        received_at: OffsetDateTime::now_utc(),
-        manifest,
-    };
-    let store_dir = shared.store_dir.clone();
-    let to_persist = record.clone();
-    tokio::task::spawn_blocking(move || store::persist(&store_dir, upload, &to_persist))
-        .await
-        .map_err(|e| internal("the store task failed", &e))?
-        .map_err(|e| internal("cannot store the bundle", &e))?;
-
-    let duplicate = shared.counters.stored(&record.bundle_id);
-    tracing::info!(
-        %peer,
-        bundle_id = %record.bundle_id,
-        size = record.size,
-        files = record.manifest.files.len(),
-        replay = record.replay,
-        duplicate,
-        "bundle stored"
-    );
-    let body = serde_json::json!({
-        "bundle_id": record.bundle_id,
-        "sha256": record.sha256,
-        "size": record.size,
-        "duplicate": duplicate,
-    });
-    Ok(json(StatusCode::OK, &body))
+    })
 }
 
 async fn control(shared: &Shared, req: Request<Incoming>, rest: &str) -> Resp {
