@@ -136,9 +136,18 @@ const DOCUMENTATION_RANGES: [&str; 3] = ["192.0.2.0/24", "198.51.100.0/24", "203
 /// The names RFC 2606 keeps for documentation and tests.
 const DOCUMENTATION_NAMES: [&str; 4] = ["example", "test", "invalid", "localhost"];
 
+/// The documentation values an environment still carries where the network team's belong: deploying any of them
+/// would build a link to nowhere, so `cargo xtask deploy` refuses while this is not empty.
+pub fn environment_placeholders(env: &Environment) -> Vec<String> {
+    match (&env.network.on_premise, env.sink.endpoint()) {
+        (Some(on_premise), Endpoint::OnPremise { url, .. }) => placeholders(on_premise, url),
+        _ => Vec::new(),
+    }
+}
+
 /// The values of the route that are documentation placeholders (RFC 5737 addresses, RFC 2606 names), which
 /// no real network can use: each as "what: value". Validation accepts them, so that an environment can be
-/// written before the network team answers; the runbook lists them to be replaced before a deploy.
+/// written before the network team answers; the runbook lists them, and deploy refuses them.
 pub fn placeholders(on_premise: &OnPremise, url: &str) -> Vec<String> {
     let documentation_name = |name: &str| {
         name.to_ascii_lowercase()

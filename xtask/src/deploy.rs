@@ -47,6 +47,13 @@ pub fn run(root: &Path, args: Args) -> Result<()> {
         print_dry_run(&format!("cargo xtask deploy {name}"), &steps);
         return Ok(());
     }
+    let placeholders = infra_gen::on_premise::environment_placeholders(target.env());
+    if !placeholders.is_empty() {
+        bail!(
+            "refusing to deploy {name}: environments/src/{name}.rs still has documentation values where the network team's belong ({}); replace them (generated/{name}/RUNBOOK.md, \"The route to on-premise\", says what to ask for), run `cargo xtask generate`, then deploy",
+            placeholders.join("; ")
+        );
+    }
     ui::require_confirmable(yes, "the deployment")?;
     let outcome = deploy(
         root,

@@ -67,6 +67,19 @@ fn the_model_calibrates_against_the_local_stack_only() {
 }
 
 #[test]
+fn an_environment_with_placeholder_network_values_is_not_deployed() {
+    // prod's on-premise link carries documentation values (RFC 5737, RFC 2606) until the network team's replace them.
+    let run = xtask(&["deploy", "prod", "--yes", "--skip-build"]).run();
+    run.assert_code(1)
+        .assert_contains("refusing to deploy prod")
+        .assert_contains("customer gateway");
+    // It stops before Terraform.
+    assert!(!run.all().contains("terraform init"), "{}", run.all());
+    // The dry run still shows what a deploy would do.
+    xtask(&["deploy", "prod", "--dry-run"]).run().assert_ok();
+}
+
+#[test]
 fn a_protected_environment_is_not_destroyed_without_the_named_flag() {
     let run = xtask(&["destroy", "prod", "--yes"]).run();
     run.assert_code(1)
