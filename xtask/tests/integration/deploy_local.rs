@@ -37,7 +37,7 @@ async fn deploy_secret_replay_and_destroy_local_for_real() {
     let first = run(deploy()).await;
     first
         .assert_ok()
-        .assert_contains("cargo lambda build --release for arm64 (aggregator) done")
+        .assert_contains("cargo lambda build --release for arm64 (aggregator, reporter) done")
         .assert_contains("terraform init (state: local state file")
         .assert_contains("Plan for local: ")
         .assert_contains(" to add, 0 to change, 0 to destroy")
