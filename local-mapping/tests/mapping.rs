@@ -1,8 +1,10 @@
 //! The local event source mapping against moto: it cuts a batch before the message that would pass Lambda's
 //! 6 MB payload and starts the next batch with it, accepts Lambda's largest batch and holds a batch for its
 //! window, and runs several invocations at once when the backlog allows, starting at five and scaling up to
-//! the maximum concurrency. The handler here is a probe that records what the mapping hands it; the queue is
-//! moto's.
+//! the maximum concurrency, and hands on what a batch gathered when a receive fails. The handler here is a
+//! probe that records what the mapping hands it; the queue is moto's, through the emulator's launcher, whose
+//! changes to moto's SQS (faster scans, deletes under the queue's lock) are checked here too: what a mapping
+//! sees of a queue is what they change.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -275,4 +277,228 @@ async fn invocations_run_at_once_starting_at_five_and_scaling_to_the_maximum_con
     let few: Vec<Shared> = (0..2).map(|_| Shared(&probe)).collect();
     let refused = run_mapping(&stack.sqs, &one_at_a_time, Scaling::new(8), &few, &stop).await;
     assert!(refused.is_err_and(|e| e.to_string().contains("one handler per unit")));
+}
+
+/// A receive that fails while a batch is gathering (the emulator gone, a refused connection) ends the window
+/// early: the messages already received are in flight, and a batch dropped with the error would hide them for
+/// the queue's visibility timeout (nine minutes on the deployed queues) before anyone handled them.
+#[tokio::test]
+async fn a_receive_that_fails_mid_window_hands_on_the_messages_already_received() {
+    let Stack {
+        _moto: moto,
+        sqs,
+        queue_url,
+    } = Stack::start().await;
+    let sent = sqs
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body("received before the failure")
+        .send()
+        .await
+        .expect("send a message")
+        .message_id;
+    let poller = Poller::new(
+        sqs.clone(),
+        Mapping {
+            queue_url,
+            batch_size: 10,
+            batching_window: Duration::from_secs(5),
+            function_timeout: Duration::from_secs(60),
+        },
+    )
+    .expect("a valid mapping");
+    // The first receive takes the message and opens the window; the emulator stops while the next one waits.
+    let failing = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        drop(moto);
+    };
+    let (batch, ()) = tokio::join!(poller.next_batch(Duration::from_secs(2)), failing);
+    let batch = batch.expect("the batch gathered before the failure, not the failure");
+    let ids: Vec<Option<String>> = batch.iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(ids, vec![sent]);
+}
+
+/// The queue under the mapping keeps every message while batches are deleted and notifications arrive at
+/// once: moto's delete rebuilt the queue's list without its lock, so a message sent meanwhile vanished and of
+/// two deletes one was undone (the emulator's launcher runs it under the lock).
+#[tokio::test]
+async fn the_emulated_queue_loses_no_message_to_deletes_and_sends_at_once() {
+    use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+    use futures::StreamExt;
+
+    let stack = Stack::start().await;
+    let sqs = &stack.sqs;
+    let url = &stack.queue_url;
+    let send_batches = |prefix: &'static str, batches: usize| {
+        futures::stream::iter(0..batches).map(move |b| async move {
+            let entries = (0..10)
+                .map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(format!("{prefix}-{b}-{i}"))
+                        .build()
+                        .expect("an entry")
+                })
+                .collect();
+            sqs.send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("send a batch");
+        })
+    };
+    // A thousand messages in flight, as in the mapping's open windows.
+    send_batches("held", 100)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    let mut receipts = Vec::new();
+    while receipts.len() < 1000 {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        receipts.extend(
+            out.messages()
+                .iter()
+                .filter_map(|m| m.receipt_handle.clone()),
+        );
+    }
+    let deletes = futures::stream::iter(receipts.chunks(10)).map(|chunk| async move {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, receipt)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .expect("an entry")
+            })
+            .collect();
+        let out = sqs
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("delete a batch");
+        assert!(out.failed().is_empty(), "{:?}", out.failed());
+    });
+    // Every held message deleted while 500 new ones arrive.
+    tokio::join!(
+        deletes.buffer_unordered(8).collect::<Vec<()>>(),
+        send_batches("new", 50)
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+    );
+    let depth = |name: QueueAttributeName| async move {
+        sqs.get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(name.clone())
+            .send()
+            .await
+            .expect("attributes")
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|v| v.parse::<usize>().ok())
+            .expect("a count")
+    };
+    assert_eq!(
+        depth(QueueAttributeName::ApproximateNumberOfMessagesNotVisible).await,
+        0,
+        "deleted messages came back"
+    );
+    assert_eq!(
+        depth(QueueAttributeName::ApproximateNumberOfMessages).await,
+        500,
+        "messages sent during the deletes were lost"
+    );
+}
+
+/// The emulator's launcher counts and lists a queue's messages with one clock reading per scan: a delayed
+/// message stays hidden until its delay ends (a long poll picks it up then), a received one until its
+/// visibility timeout ends, and the counts say so.
+#[tokio::test]
+async fn the_emulated_queue_keeps_delays_and_visibility_timeouts() {
+    let stack = Stack::start().await;
+    let (sqs, url) = (&stack.sqs, &stack.queue_url);
+    send(&stack, (0..3).map(|i| format!("now-{i}"))).await;
+    sqs.send_message()
+        .queue_url(url)
+        .message_body("later")
+        .delay_seconds(1)
+        .send()
+        .await
+        .expect("send a delayed message");
+    let counts = || async {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes");
+        let attributes = out.attributes().cloned().unwrap_or_default();
+        let count = |name: QueueAttributeName| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<usize>().ok())
+                .expect("a count")
+        };
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        )
+    };
+    let bodies = |out: aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput| {
+        let mut b: Vec<String> = out
+            .messages()
+            .iter()
+            .filter_map(|m| m.body.clone())
+            .collect();
+        b.sort();
+        b
+    };
+    assert_eq!(counts().await, (3, 0, 1), "visible, in flight, delayed");
+    let first = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .visibility_timeout(2)
+        .send()
+        .await
+        .expect("receive");
+    assert_eq!(bodies(first), ["now-0", "now-1", "now-2"]);
+    assert_eq!(counts().await, (0, 3, 1));
+    // A long poll returns the delayed message once its delay is over, and nothing of those in flight.
+    let later = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(5)
+        .visibility_timeout(30)
+        .send()
+        .await
+        .expect("receive");
+    assert_eq!(bodies(later), ["later"]);
+    // The first three come back when their visibility timeout ends.
+    let again = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .expect("receive");
+    let again = bodies(again);
+    assert!(
+        !again.is_empty() && again.iter().all(|b| b.starts_with("now-")),
+        "{again:?}"
+    );
 }
