@@ -170,7 +170,7 @@ impl Poller {
             let wait = receive_wait(limit - waited);
             let want =
                 (self.rules.batch_size() - gathering.batch.len()).min(SQS_RECEIVE_MAX) as i32;
-            let out = self
+            let received = self
                 .sqs
                 .receive_message()
                 .queue_url(&self.mapping.queue_url)
@@ -178,8 +178,21 @@ impl Poller {
                 .wait_time_seconds(wait)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .send()
-                .await
-                .map_err(|e| self.error(DisplayErrorContext(e).to_string()))?;
+                .await;
+            let out = match received {
+                Ok(out) => out,
+                // What was gathered is in flight: dropped with the error, it would stay hidden for the
+                // queue's visibility timeout before anyone handled it. It is invoked now instead.
+                Err(e) if !gathering.batch.is_empty() => {
+                    tracing::warn!(
+                        error = %DisplayErrorContext(e),
+                        messages = gathering.batch.len(),
+                        "a receive failed while a batch was gathering: invoking what it has"
+                    );
+                    break;
+                }
+                Err(e) => return Err(self.error(DisplayErrorContext(e).to_string())),
+            };
             let messages = out.messages.unwrap_or_default();
             if messages.is_empty() && first_at.is_some() && self.mapping.batching_window.is_zero() {
                 break;
