@@ -26,14 +26,19 @@ pub struct ServiceTimes {
     pub compression_ratio: f64,
     /// How much CPU the function has.
     pub compute: Compute,
+    /// One HeadObject's latency, seconds, for each file whose event has no version id: the handler looks the
+    /// version up before claiming (moto's events omit it; S3's carry it, so none in AWS).
+    pub s3_head_latency: f64,
     /// One S3 GET's latency before its bytes flow, seconds.
     pub s3_get_latency: f64,
     /// One connection's download rate, bytes per second.
     pub s3_get_bytes_per_second: f64,
     /// The function's own network, bytes per second, shared by all its downloads.
     pub function_bytes_per_second: f64,
-    /// One conditional DynamoDB write (a claim, a completion), seconds.
-    pub dynamodb_write_latency: f64,
+    /// One claim (a conditional DynamoDB put), seconds.
+    pub dynamodb_claim_latency: f64,
+    /// One completion (a conditional DynamoDB update of the claim), seconds.
+    pub dynamodb_complete_latency: f64,
     /// The archive PUT's latency, seconds, and its rate, bytes per second.
     pub s3_put_latency: f64,
     pub s3_put_bytes_per_second: f64,
@@ -54,14 +59,25 @@ pub struct ServiceTimes {
     pub backend: Backend,
 }
 
-/// S3's and DynamoDB's side of the service times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// S3's, SQS's and DynamoDB's side of the service times.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub enum Backend {
     /// Each invocation sees the same latencies however many run (S3 and DynamoDB scale).
     Scales,
     /// One server shared equally by whatever runs at once: claims, downloads, archive PUTs and marks of
-    /// concurrent invocations slow each other down (moto's one interpreter).
-    Shared,
+    /// concurrent invocations slow each other down (moto's one interpreter). The uploads and the mapping's
+    /// SQS requests are served by it too, and take their share from the invocations.
+    Shared(Background),
+}
+
+/// The shared server's work that no invocation waits for but every invocation shares the server with, in
+/// seconds of its time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Background {
+    /// One file's upload (its PUT into the landing bucket and the notification the PUT sends).
+    pub upload: f64,
+    /// One request of the mapping's (a receive, a delete batch).
+    pub sqs_request: f64,
 }
 
 /// How much CPU an invocation gets.
@@ -112,6 +128,8 @@ impl ServiceTimes {
             // "Amazon S3 Performance: Timeouts and Retries for Latency-Sensitive Applications" (AWS whitepaper
             // "Best Practices Design Patterns: Optimizing Amazon S3 Performance", read 2026-11-22): for small
             // requests (< 512 KB) "median latencies [are] often in the range of tens of milliseconds". 30 ms.
+            // S3's events of a versioned bucket carry the version id: no lookup.
+            s3_head_latency: 0.0,
             s3_get_latency: 0.030,
             // Not published per connection; assumed 80 MB/s per connection and 75 MB/s (600 Mbit/s) for the
             // function's network, which AWS does not publish for Lambda either.
@@ -119,7 +137,8 @@ impl ServiceTimes {
             function_bytes_per_second: 75e6,
             // "consistent, single-digit millisecond latency" (How AWS Pricing Works, DynamoDB, read
             // 2026-11-22); 8 ms assumed for a conditional write from a VPC through the gateway endpoint.
-            dynamodb_write_latency: 0.008,
+            dynamodb_claim_latency: 0.008,
+            dynamodb_complete_latency: 0.008,
             s3_put_latency: 0.030,
             s3_put_bytes_per_second: 80e6,
             // Assumed: 20 ms round trip over the VPN to the on-premise NiFi plus its hash check.
@@ -255,9 +274,10 @@ impl Pipeline {
             bundles.push(self.bundle(start..files.len(), files, &rounds));
         }
         InvocationPlan {
-            claim: rounds(files.len(), s.dynamodb_write_latency),
+            claim: rounds(files.len(), s.s3_head_latency)
+                + rounds(files.len(), s.dynamodb_claim_latency),
             bundles,
-            mark_per_file: s.dynamodb_write_latency / concurrency,
+            mark_per_file: s.dynamodb_complete_latency / concurrency,
         }
     }
 

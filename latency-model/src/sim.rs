@@ -23,12 +23,14 @@ use std::collections::{BinaryHeap, VecDeque};
 use crate::esm::{self, Batch, BatchRules, MappingError, Offer, Scaler};
 use crate::outcome::{Invocations, Judgement, Outcome, Percentiles, Sample};
 use crate::rng::Rng;
-use crate::service::{Backend, FileWork, InvocationPlan, Objective, Pipeline};
+use crate::service::{Backend, Background, FileWork, InvocationPlan, Objective, Pipeline};
 use crate::shared::Shared;
 use crate::traffic::{Judged, Scenario};
 
 /// How often the backlog is sampled for the picture, seconds.
 const SAMPLE_EVERY: f64 = 1.0;
+/// Who the shared backend's background work belongs to: no poller (whose ids count up from 0).
+const BACKGROUND: u32 = u32::MAX;
 /// How long after the last file lands the model keeps going before it calls the rest undelivered, seconds.
 const HORIZON_AFTER: f64 = 6.0 * 3600.0;
 
@@ -73,6 +75,7 @@ fn run(
             judged: a.judged,
             receives: 0,
             received_at: 0.0,
+            visible_since: 0.0,
             delivered: f64::NAN,
             gone: false,
             dead: false,
@@ -108,7 +111,7 @@ fn run(
         delivered: 0,
         dead: 0,
         link: pipeline.endpoint.bytes_per_second.map(Shared::new),
-        backend: (pipeline.service.backend == Backend::Shared).then(|| Shared::new(1.0)),
+        backend: matches!(pipeline.service.backend, Backend::Shared(_)).then(|| Shared::new(1.0)),
         invocations: 0,
         breaker_failures: 0,
         concurrency: 0,
@@ -127,6 +130,8 @@ struct Message {
     judged: Judged,
     receives: u32,
     received_at: f64,
+    /// When it last became visible in the queue.
+    visible_since: f64,
     /// When the endpoint acknowledged its bundle; NaN until then.
     delivered: f64,
     /// Deleted or dead-lettered.
@@ -375,6 +380,7 @@ impl Sim<'_> {
             };
             if arrival_first {
                 self.now = arrival.unwrap_or(self.now);
+                self.background(|b| b.upload);
                 let id = self.next_arrival as u32;
                 self.next_arrival += 1;
                 self.visible(id);
@@ -425,7 +431,13 @@ impl Sim<'_> {
             Event::Deadline(p, id) => self.deadline(p, id),
             Event::PollerFree(p) => self.poller_free(p),
             Event::Tick => {
-                let waiting = !self.queue.is_empty();
+                // Waiting means left in the queue longer than a receive takes: a message that has just
+                // arrived, with a long poll about to take it, is not a backlog (and regular arrivals
+                // falling on the tick's instant would scale the mapping up for nothing).
+                let waiting = self.queue.front().is_some_and(|&id| {
+                    self.now - self.messages[id as usize].visible_since
+                        > self.p.service.sqs_request_latency
+                });
                 let target = self.scaler.tick(waiting);
                 self.rescale(target);
                 self.schedule(self.now + esm::SCALE_INTERVAL.as_secs_f64(), Event::Tick);
@@ -472,6 +484,7 @@ impl Sim<'_> {
     }
 
     fn visible(&mut self, id: u32) {
+        self.messages[id as usize].visible_since = self.now;
         self.queue.push_back(id);
         if let Some(p) = self.idle.pick(&mut self.rng, self.now) {
             self.receive(p);
@@ -480,6 +493,7 @@ impl Sim<'_> {
 
     fn receive(&mut self, p: u32) {
         self.stats.sqs_requests += 1;
+        self.background(|b| b.sqs_request);
         self.pollers[p as usize].state = State::Receiving;
         self.schedule(
             self.now + self.p.service.sqs_request_latency,
@@ -730,6 +744,22 @@ impl Sim<'_> {
         }
     }
 
+    /// Work on the shared backend that no invocation waits for (an upload, a request of the mapping's), if
+    /// the backend is shared.
+    fn background(&mut self, work: impl Fn(&Background) -> f64) {
+        let Backend::Shared(b) = &self.p.service.backend else {
+            return;
+        };
+        let work = work(b);
+        if let Some((at, generation)) = self
+            .backend
+            .as_mut()
+            .and_then(|s| s.add(self.now, BACKGROUND, work))
+        {
+            self.schedule(at, Event::Served(Server::Backend, generation));
+        }
+    }
+
     /// A part of the current stage that is `work` on a server: shared with the other invocations when the
     /// server is shared, a wait otherwise.
     fn serve(&mut self, p: u32, id: u64, server: Server, work: f64) {
@@ -768,7 +798,7 @@ impl Sim<'_> {
         if let Some((at, generation)) = shared.next() {
             self.schedule(at, Event::Served(server, generation));
         }
-        for p in done {
+        for p in done.into_iter().filter(|&p| p != BACKGROUND) {
             self.part_done(p);
         }
     }
@@ -902,6 +932,7 @@ impl Sim<'_> {
         self.stats.sqs_requests +=
             (deleted.div_ceil(esm::SQS_RECEIVE_MAX) + held.div_ceil(esm::SQS_RECEIVE_MAX)) as u64;
         let deletes = deleted.div_ceil(esm::SQS_RECEIVE_MAX) as f64;
+        self.background(|b| deletes * b.sqs_request);
         self.schedule(
             now + deletes * self.p.service.sqs_request_latency,
             Event::PollerFree(p),
@@ -1091,9 +1122,12 @@ mod tests {
     fn an_emulator_shared_by_concurrent_invocations_slows_each_of_them() {
         // Five concurrent batches open their windows with the first files and invoke together.
         let mut p = test_pipeline();
-        p.service.dynamodb_write_latency = 0.05;
+        p.service.dynamodb_claim_latency = 0.05;
         let alone = run(&p, &steady(10.0, 120), 4);
-        p.service.backend = crate::service::Backend::Shared;
+        p.service.backend = Backend::Shared(Background {
+            upload: 0.0,
+            sqs_request: 0.0,
+        });
         let shared = run(&p, &steady(10.0, 120), 4);
         let (a, s) = (
             alone.invocations.duration.p50.unwrap_or(0.0),
@@ -1101,6 +1135,64 @@ mod tests {
         );
         assert!(s > 2.0 * a, "alone {a} s, sharing {s} s");
         assert_eq!(shared.delivered, shared.files);
+    }
+
+    #[test]
+    fn uploads_served_by_the_shared_emulator_slow_the_invocations_down() {
+        let mut p = test_pipeline();
+        p.service.dynamodb_claim_latency = 0.05;
+        let quiet = |upload| Background {
+            upload,
+            sqs_request: 0.0,
+        };
+        p.service.backend = Backend::Shared(quiet(0.0));
+        let alone = run(&p, &steady(10.0, 300), 4);
+        // At 10 files/s, 60 ms per upload keeps the emulator 60% busy before any invocation asks for it.
+        p.service.backend = Backend::Shared(quiet(0.06));
+        let busy = run(&p, &steady(10.0, 300), 4);
+        let (a, b) = (
+            alone.invocations.duration.p50.unwrap_or(0.0),
+            busy.invocations.duration.p50.unwrap_or(0.0),
+        );
+        assert!(b > 1.5 * a, "alone {a} s, beside the uploads {b} s");
+        assert!(
+            busy.latency.p95.unwrap_or(0.0) > alone.latency.p95.unwrap_or(f64::INFINITY),
+            "{:?} vs {:?}",
+            busy.latency,
+            alone.latency
+        );
+        assert_eq!(busy.delivered, busy.files);
+    }
+
+    #[test]
+    fn arrivals_a_waiting_long_poll_takes_at_once_do_not_scale_the_mapping_up() {
+        // Arrivals every 50 ms and receives of 45 ms: at every minute's tick a message has just arrived and a
+        // long poll is taking it. Five batches gather them all as they come, so nothing waits and the mapping
+        // stays at five; a backlog no poll takes scales it up.
+        let mut p = test_pipeline();
+        p.service.notification_delay = crate::service::Delay::NONE;
+        p.service.sqs_request_latency = 0.045;
+        let regular = |rate| {
+            Scenario::steady(
+                rate,
+                Duration::from_secs(300),
+                Sizes::Fixed(100_000),
+                Spacing::Regular,
+            )
+        };
+        let o = run(&p, &regular(20.0), 2);
+        // Five batches of a minute's files each (twenty a second), not ten of half as many.
+        assert!(
+            o.invocations.files_per_invocation > 200.0,
+            "{:?}",
+            o.invocations
+        );
+        let busy = run(&p, &regular(400.0), 2);
+        assert!(
+            busy.invocations.peak_concurrency > 5,
+            "{:?}",
+            busy.invocations
+        );
     }
 
     #[test]

@@ -9,11 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use latency_model::outcome::{Percentiles, percentile};
-use latency_model::service::{Backend, Compute, Delay, Pipeline};
+use latency_model::service::{Backend, Background, Compute, Delay, Pipeline};
 use latency_model::traffic::{Sizes, Spacing};
 use latency_model::{Scenario, simulate};
 use serde::Serialize;
@@ -30,13 +29,19 @@ const COLORS: [&str; 4] = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd"];
 /// The local stack's service times, measured.
 #[derive(Debug, Clone, Serialize)]
 struct Measured {
+    s3_head_latency: f64,
     s3_get_latency: f64,
     s3_get_bytes_per_second: f64,
     s3_put_latency: f64,
     s3_put_bytes_per_second: f64,
-    dynamodb_write_latency: f64,
+    dynamodb_claim_latency: f64,
+    dynamodb_complete_latency: f64,
     sqs_request_latency: f64,
     post_round_trip: f64,
+    /// moto's time per upload into the landing bucket (its PUT and the notification it sends), and per
+    /// receive of one message: work no invocation waits for that takes moto from the invocations.
+    upload_work: f64,
+    sqs_request_work: f64,
     /// The receiver checks and unpacks what it receives: its rate is in the bundles' input bytes.
     post_input_bytes_per_second: f64,
     /// The local files' compression (`cargo xtask load` writes repetitive JSON lines).
@@ -46,23 +51,28 @@ struct Measured {
 
 impl Measured {
     /// The model of the local environment on this machine: the stack's service times, moto as one server the
-    /// concurrent invocations share, no notification delay (moto notifies within the PUT), the function
+    /// concurrent invocations share with the uploads and the mapping's requests, no notification delay (moto notifies within the PUT), the function
     /// in-process (no invocation overhead, no cold start), the receiver's throughput as the link.
     fn apply(&self, p: &mut Pipeline) {
         let s = &mut p.service;
+        s.s3_head_latency = self.s3_head_latency;
         s.s3_get_latency = self.s3_get_latency;
         s.s3_get_bytes_per_second = self.s3_get_bytes_per_second;
         s.function_bytes_per_second = f64::INFINITY;
         s.s3_put_latency = self.s3_put_latency;
         s.s3_put_bytes_per_second = self.s3_put_bytes_per_second;
-        s.dynamodb_write_latency = self.dynamodb_write_latency;
+        s.dynamodb_claim_latency = self.dynamodb_claim_latency;
+        s.dynamodb_complete_latency = self.dynamodb_complete_latency;
         s.sqs_request_latency = self.sqs_request_latency;
         s.post_round_trip = self.post_round_trip;
         s.notification_delay = Delay::NONE;
         s.invoke_overhead = 0.0;
         s.cold_start = 0.0;
         s.compute = Compute::Cpus(self.cpus);
-        s.backend = Backend::Shared;
+        s.backend = Backend::Shared(Background {
+            upload: self.upload_work,
+            sqs_request: self.sqs_request_work,
+        });
         s.compression_ratio = self.compression_ratio;
         p.endpoint.bytes_per_second =
             Some(self.post_input_bytes_per_second / self.compression_ratio);
@@ -255,8 +265,10 @@ async fn measure(stack: &LocalStack) -> Result<Measured> {
     let table = &var("IDEMPOTENCY_TABLE")?;
     let run = uuid::Uuid::now_v7().to_string();
 
-    // GETs of two sizes, 32 at a time: each slot's time is latency + size / rate.
+    // GETs of two sizes, 32 at a time: each slot's time is latency + size / rate. HEADs (the version lookup
+    // moto's version-less events cost) of the same objects, 32 at a time.
     let mut per_get = Vec::new();
+    let mut heads = (0usize, 0.0f64);
     for size in [20_000usize, 150_000] {
         let keys: Vec<String> = (0..96)
             .map(|i| format!("calibration/{run}/get-{size}-{i}"))
@@ -291,28 +303,54 @@ async fn measure(stack: &LocalStack) -> Result<Measured> {
             size as f64,
             t.elapsed().as_secs_f64() * CONCURRENCY as f64 / keys.len() as f64,
         ));
+        let t = Instant::now();
+        for_each_concurrently(&keys, |key| async move {
+            stack
+                .s3
+                .head_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map(drop)
+                .map_err(anyhow::Error::from)
+        })
+        .await?;
+        heads = (heads.0 + keys.len(), heads.1 + t.elapsed().as_secs_f64());
     }
+    let s3_head_latency = heads.1 * CONCURRENCY as f64 / heads.0.max(1) as f64;
     let (s3_get_latency, s3_get_bytes_per_second) = fit(&per_get);
 
-    // Claims: conditional puts, 32 at a time.
+    // Claims and completions, 32 at a time, by the handler's own idempotency store: moto parses each
+    // request's condition and update expressions, so their cost depends on what the handler writes.
+    let store = app::idempotency::Idempotency::new(
+        stack.dynamodb.clone(),
+        table.clone(),
+        Duration::from_secs(3600),
+    );
+    let store = &store;
     let ids: Vec<String> = (0..128).map(|i| format!("calibration/{run}#{i}")).collect();
-    let expires = &(time::OffsetDateTime::now_utc().unix_timestamp() + 3600).to_string();
+    let owner = &format!("calibration-{run}");
+    let lease = std::time::SystemTime::now() + Duration::from_secs(600);
     let t = Instant::now();
     for_each_concurrently(&ids, |id| async move {
-        stack
-            .dynamodb
-            .put_item()
-            .table_name(table)
-            .item("id", AttributeValue::S(id))
-            .item("expires_at", AttributeValue::N(expires.clone()))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
+        match store.claim(&id, owner, lease).await? {
+            app::idempotency::Claim::Claimed => Ok(()),
+            other => bail!("a calibration claim of {id} was refused: {other:?}"),
+        }
+    })
+    .await?;
+    let dynamodb_claim_latency = t.elapsed().as_secs_f64() * CONCURRENCY as f64 / ids.len() as f64;
+    let t = Instant::now();
+    for_each_concurrently(&ids, |id| async move {
+        store
+            .complete(&id, owner, "calibration")
             .await
-            .map(drop)
             .map_err(anyhow::Error::from)
     })
     .await?;
-    let dynamodb_write_latency = t.elapsed().as_secs_f64() * CONCURRENCY as f64 / ids.len() as f64;
+    let dynamodb_complete_latency =
+        t.elapsed().as_secs_f64() * CONCURRENCY as f64 / ids.len() as f64;
 
     // Archive PUTs of two sizes, one at a time.
     let mut per_put = Vec::new();
@@ -337,17 +375,22 @@ async fn measure(stack: &LocalStack) -> Result<Measured> {
     let (s3_put_latency, s3_put_bytes_per_second) = fit(&per_put);
 
     let sqs_request_latency = measure_sqs(stack, &run).await?;
+    let (upload_work, sqs_request_work) = measure_uploads(stack, &run).await?;
     let (post_round_trip, post_input_bytes_per_second, compression_ratio) =
         measure_post(stack).await?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     Ok(Measured {
+        s3_head_latency,
         s3_get_latency,
         s3_get_bytes_per_second,
         s3_put_latency,
         s3_put_bytes_per_second,
-        dynamodb_write_latency,
+        dynamodb_claim_latency,
+        dynamodb_complete_latency,
         sqs_request_latency,
         post_round_trip,
+        upload_work,
+        sqs_request_work,
         post_input_bytes_per_second,
         compression_ratio,
         // moto works on one core while the handler downloads and bundles on the others.
@@ -395,6 +438,103 @@ async fn measure_sqs(stack: &LocalStack, run: &str) -> Result<f64> {
     let _ = stack.sqs.delete_queue().queue_url(&url).send().await;
     result.context("timing SQS requests in moto")?;
     Ok(median(&times))
+}
+
+/// moto's time per upload and per receive, as the load run asks for them: files of the load's mean size put
+/// into the landing bucket (each PUT also sends its notification to the queue), then those notifications
+/// received one per request, the way the mapping's long polls mostly find them. Each 32 at a time, so moto is
+/// never idle and the time per request is its work. The notifications are deleted after (the mapping is not
+/// running yet); the objects stay in the landing bucket, outside the load runs' keys.
+async fn measure_uploads(stack: &LocalStack, run: &str) -> Result<(f64, f64)> {
+    const UPLOADS: usize = 128;
+    let size = (crate::load::MIN_SIZE + crate::load::MAX_SIZE) / 2;
+    let keys: Vec<String> = (0..UPLOADS)
+        .map(|i| format!("calibration/{run}/upload-{i:03}.json"))
+        .collect();
+    let t = Instant::now();
+    for_each_concurrently(&keys, |key| async move {
+        crate::local::put_file(&stack.s3, &stack.landing_bucket, &key, content(0, size))
+            .await
+            .map(drop)
+    })
+    .await?;
+    let upload_work = t.elapsed().as_secs_f64() / UPLOADS as f64;
+
+    let receipts = std::sync::Mutex::new(Vec::new());
+    let slots: Vec<String> = (0..UPLOADS).map(|i| i.to_string()).collect();
+    let t = Instant::now();
+    for_each_concurrently(&slots, |_| async {
+        let out = stack
+            .sqs
+            .receive_message()
+            .queue_url(&stack.queue_url)
+            .max_number_of_messages(1)
+            .send()
+            .await
+            .context("receiving a calibration notification from moto")?;
+        let mut held = receipts
+            .lock()
+            .map_err(|_| anyhow::anyhow!("receipt bookkeeping poisoned"))?;
+        held.extend(
+            out.messages()
+                .iter()
+                .filter_map(|m| m.receipt_handle.clone()),
+        );
+        Ok(())
+    })
+    .await?;
+    let sqs_request_work = t.elapsed().as_secs_f64() / UPLOADS as f64;
+    let mut receipts = receipts
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("receipt bookkeeping poisoned"))?;
+    // A receive that raced another for the last message found none: collect what is left.
+    while receipts.len() < UPLOADS {
+        let out = stack
+            .sqs
+            .receive_message()
+            .queue_url(&stack.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .context("receiving the last calibration notifications from moto")?;
+        if out.messages().is_empty() {
+            break;
+        }
+        receipts.extend(
+            out.messages()
+                .iter()
+                .filter_map(|m| m.receipt_handle.clone()),
+        );
+    }
+    for chunk in receipts.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, receipt)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .context("a delete entry")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        stack
+            .sqs
+            .delete_message_batch()
+            .queue_url(&stack.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .context("deleting the calibration notifications")?;
+    }
+    if receipts.len() < UPLOADS {
+        bail!(
+            "{} of {UPLOADS} calibration uploads notified the queue: the landing bucket's notification is not working",
+            receipts.len()
+        );
+    }
+    Ok((upload_work, sqs_request_work))
 }
 
 /// POSTs of two bundle sizes to the bundled receiver, which checks, unpacks and stores each: its round trip,
