@@ -29,8 +29,9 @@ use crate::traffic::{Judged, Scenario};
 
 /// How often the backlog is sampled for the picture, seconds.
 const SAMPLE_EVERY: f64 = 1.0;
-/// Who the shared backend's background work belongs to: no poller (whose ids count up from 0).
-const BACKGROUND: u32 = u32::MAX;
+/// Marks a shared backend's job as a message's upload (the message's id in the other bits; a poller's jobs
+/// carry its id, counting up from 0).
+const UPLOAD: u32 = 1 << 31;
 /// How long after the last file lands the model keeps going before it calls the rest undelivered, seconds.
 const HORIZON_AFTER: f64 = 6.0 * 3600.0;
 
@@ -191,6 +192,8 @@ enum State {
     Idle,
     Receiving,
     Invoking,
+    /// Deleting what its invocation handled, one batch of ten after another.
+    Deleting,
     Retired,
 }
 
@@ -380,10 +383,9 @@ impl Sim<'_> {
             };
             if arrival_first {
                 self.now = arrival.unwrap_or(self.now);
-                self.background(|b| b.upload);
                 let id = self.next_arrival as u32;
                 self.next_arrival += 1;
-                self.visible(id);
+                self.upload(id);
                 let backlog = self.next_arrival - self.gone;
                 if backlog > self.stats.peak_backlog {
                     self.stats.peak_backlog = backlog;
@@ -491,14 +493,41 @@ impl Sim<'_> {
         }
     }
 
+    /// A file lands. An emulator serves its upload among its other requests, and the notification is in
+    /// the queue (and the file landed, for its latency) once the upload is done; S3 takes it at once.
+    fn upload(&mut self, id: u32) {
+        let pipeline = self.p;
+        match (&pipeline.service.backend, self.backend.as_mut()) {
+            (Backend::Shared(b), Some(shared)) => {
+                if let Some((at, generation)) = shared.add(self.now, UPLOAD | id, b.upload, 1.0) {
+                    self.schedule(at, Event::Served(Server::Backend, generation));
+                }
+            }
+            _ => self.visible(id),
+        }
+    }
+
+    fn uploaded(&mut self, id: u32) {
+        self.messages[id as usize].landed = self.now;
+        self.visible(id);
+    }
+
+    /// One receive: a request an emulator serves among the others, or SQS's latency.
     fn receive(&mut self, p: u32) {
         self.stats.sqs_requests += 1;
-        self.background(|b| b.sqs_request);
         self.pollers[p as usize].state = State::Receiving;
-        self.schedule(
-            self.now + self.p.service.sqs_request_latency,
-            Event::ReceiveDone(p),
-        );
+        let pipeline = self.p;
+        match (&pipeline.service.backend, self.backend.as_mut()) {
+            (Backend::Shared(b), Some(shared)) => {
+                if let Some((at, generation)) = shared.add(self.now, p, b.sqs_request, 1.0) {
+                    self.schedule(at, Event::Served(Server::Backend, generation));
+                }
+            }
+            _ => self.schedule(
+                self.now + pipeline.service.sqs_request_latency,
+                Event::ReceiveDone(p),
+            ),
+        }
     }
 
     fn add_poller(&mut self) {
@@ -698,6 +727,7 @@ impl Sim<'_> {
     fn enter(&mut self, p: u32, stage: Stage) {
         let pipeline = self.p;
         let s = &pipeline.service;
+        let batch = self.pollers[p as usize].batch.len();
         let Some(running) = self.pollers[p as usize].running.as_mut() else {
             return;
         };
@@ -705,6 +735,9 @@ impl Sim<'_> {
         running.pending = 0;
         let (id, starting, claim) = (running.id, running.starting, running.plan.claim);
         let marks = running.delivered as f64 * running.plan.mark_per_file;
+        // The requests an invocation has in flight at once: its share of an emulator that serves requests.
+        let in_flight = |n: usize| n.min(pipeline.function.download_concurrency as usize) as f64;
+        let delivered = in_flight(running.delivered);
         let bundle = match stage {
             Stage::Bundle(k) | Stage::Archive(k) | Stage::Transfer(k) | Stage::Answer(k) => {
                 running.plan.bundles.get(k).cloned()
@@ -713,23 +746,23 @@ impl Sim<'_> {
         };
         match (stage, bundle) {
             (Stage::Starting, _) => self.wait(p, id, starting),
-            (Stage::Claim, _) => self.serve(p, id, Server::Backend, claim),
+            (Stage::Claim, _) => self.serve(p, id, Server::Backend, claim, in_flight(batch)),
             (Stage::Bundle(_), Some(b)) => {
-                self.serve(p, id, Server::Backend, b.download);
+                self.serve(p, id, Server::Backend, b.download, in_flight(b.files.len()));
                 self.wait(p, id, b.cpu);
             }
-            (Stage::Archive(_), Some(b)) => self.serve(p, id, Server::Backend, b.archive),
+            (Stage::Archive(_), Some(b)) => self.serve(p, id, Server::Backend, b.archive, 1.0),
             (Stage::Transfer(_), Some(b)) => {
                 if self.endpoint_down(self.now) {
                     // A refused connection or a 503 answers within the round trip.
                     self.breaker_failures += 1;
                     self.enter(p, Stage::Failing);
                 } else {
-                    self.serve(p, id, Server::Link, b.out_bytes);
+                    self.serve(p, id, Server::Link, b.out_bytes, 1.0);
                 }
             }
             (Stage::Answer(_), Some(_)) => self.wait(p, id, s.post_round_trip),
-            (Stage::Mark, _) => self.serve(p, id, Server::Backend, marks),
+            (Stage::Mark, _) => self.serve(p, id, Server::Backend, marks, delivered),
             (Stage::Failing, _) => self.wait(p, id, s.post_round_trip.max(s.sqs_request_latency)),
             // A bundle the plan does not have: nothing to do but go on.
             (_, None) => self.wait(p, id, 0.0),
@@ -744,32 +777,16 @@ impl Sim<'_> {
         }
     }
 
-    /// Work on the shared backend that no invocation waits for (an upload, a request of the mapping's), if
-    /// the backend is shared.
-    fn background(&mut self, work: impl Fn(&Background) -> f64) {
-        let Backend::Shared(b) = &self.p.service.backend else {
-            return;
-        };
-        let work = work(b);
-        if let Some((at, generation)) = self
-            .backend
-            .as_mut()
-            .and_then(|s| s.add(self.now, BACKGROUND, work))
-        {
-            self.schedule(at, Event::Served(Server::Backend, generation));
-        }
-    }
-
-    /// A part of the current stage that is `work` on a server: shared with the other invocations when the
-    /// server is shared, a wait otherwise.
-    fn serve(&mut self, p: u32, id: u64, server: Server, work: f64) {
+    /// A part of the current stage that is `work` on a server, `weight` requests at once: shared with the
+    /// other invocations when the server is shared, a wait otherwise.
+    fn serve(&mut self, p: u32, id: u64, server: Server, work: f64, weight: f64) {
         let shared = match server {
             Server::Backend => self.backend.as_mut(),
             Server::Link => self.link.as_mut(),
         };
         match shared {
             Some(shared) => {
-                let next = shared.add(self.now, p, work);
+                let next = shared.add(self.now, p, work, weight);
                 if let Some(running) = self.pollers[p as usize].running.as_mut() {
                     running.pending += 1;
                 }
@@ -798,8 +815,16 @@ impl Sim<'_> {
         if let Some((at, generation)) = shared.next() {
             self.schedule(at, Event::Served(server, generation));
         }
-        for p in done.into_iter().filter(|&p| p != BACKGROUND) {
-            self.part_done(p);
+        for owner in done {
+            if owner & UPLOAD != 0 {
+                self.uploaded(owner & !UPLOAD);
+            } else {
+                match self.pollers[owner as usize].state {
+                    State::Receiving => self.receive_done(owner),
+                    State::Deleting => self.poller_free(owner),
+                    _ => self.part_done(owner),
+                }
+            }
         }
     }
 
@@ -932,11 +957,20 @@ impl Sim<'_> {
         self.stats.sqs_requests +=
             (deleted.div_ceil(esm::SQS_RECEIVE_MAX) + held.div_ceil(esm::SQS_RECEIVE_MAX)) as u64;
         let deletes = deleted.div_ceil(esm::SQS_RECEIVE_MAX) as f64;
-        self.background(|b| deletes * b.sqs_request);
-        self.schedule(
-            now + deletes * self.p.service.sqs_request_latency,
-            Event::PollerFree(p),
-        );
+        // The deletes go one after another: against an emulator, each a request it serves among the others.
+        let pipeline = self.p;
+        match (&pipeline.service.backend, self.backend.as_mut()) {
+            (Backend::Shared(b), Some(shared)) if deletes > 0.0 => {
+                self.pollers[p as usize].state = State::Deleting;
+                if let Some((at, generation)) = shared.add(now, p, deletes * b.sqs_request, 1.0) {
+                    self.schedule(at, Event::Served(Server::Backend, generation));
+                }
+            }
+            _ => self.schedule(
+                now + deletes * pipeline.service.sqs_request_latency,
+                Event::PollerFree(p),
+            ),
+        }
     }
 
     fn poller_free(&mut self, p: u32) {
