@@ -64,14 +64,13 @@ pub struct ServiceTimes {
 pub enum Backend {
     /// Each invocation sees the same latencies however many run (S3 and DynamoDB scale).
     Scales,
-    /// One server shared equally by whatever runs at once: claims, downloads, archive PUTs and marks of
-    /// concurrent invocations slow each other down (moto's one interpreter). The uploads and the mapping's
-    /// SQS requests are served by it too, and take their share from the invocations.
+    /// One server shared by the requests in flight (moto's one interpreter): claims, downloads, archive PUTs
+    /// and marks of concurrent invocations slow each other down, and the uploads and the mapping's SQS
+    /// requests are served by it too.
     Shared(Background),
 }
 
-/// The shared server's work that no invocation waits for but every invocation shares the server with, in
-/// seconds of its time.
+/// The shared server's work besides the invocations', in seconds of its time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Background {
     /// One file's upload (its PUT into the landing bucket and the notification the PUT sends).

@@ -3,8 +3,10 @@
 //! full or the next record would pass 6 MB; each invokes the handler, whose invocation claims the files, then
 //! per bundle downloads, bundles and archives them and POSTs the bundle over the link to the endpoint (one link,
 //! its bandwidth shared equally by the POSTs under way), marks them delivered, and the mapping deletes the
-//! batch. With an emulator for S3 and DynamoDB (`Backend::Shared`), the claims, downloads, archive PUTs and
-//! marks of concurrent invocations share it the same way.
+//! batch. With an emulator for S3, SQS and DynamoDB (`Backend::Shared`), everything it serves shares it by
+//! requests in flight: the claims, downloads, archive PUTs and marks of concurrent invocations (up to the
+//! download concurrency each), the uploads (a file lands, and its notification is queued, when its PUT is
+//! served), the mapping's receives and its deletes (one batch of ten after another).
 //! Every minute the mapping scales as Lambda's does ([`crate::esm::Scaler`]).
 //!
 //! Failures as the aggregator handles them: while the endpoint is down (an outage window), a POST fails and the
@@ -23,7 +25,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use crate::esm::{self, Batch, BatchRules, MappingError, Offer, Scaler};
 use crate::outcome::{Invocations, Judgement, Outcome, Percentiles, Sample};
 use crate::rng::Rng;
-use crate::service::{Backend, Background, FileWork, InvocationPlan, Objective, Pipeline};
+use crate::service::{Backend, FileWork, InvocationPlan, Objective, Pipeline};
 use crate::shared::Shared;
 use crate::traffic::{Judged, Scenario};
 
@@ -1048,7 +1050,7 @@ mod tests {
 
     use super::*;
     use crate::esm::PAYLOAD_LIMIT_BYTES;
-    use crate::service::{Objective, Outage, test_pipeline};
+    use crate::service::{Background, Objective, Outage, test_pipeline};
     use crate::traffic::{Sizes, Spacing};
 
     fn steady(rate: f64, seconds: u64) -> Scenario {

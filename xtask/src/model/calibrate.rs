@@ -39,7 +39,7 @@ struct Measured {
     sqs_request_latency: f64,
     post_round_trip: f64,
     /// moto's time per upload into the landing bucket (its PUT and the notification it sends), and per
-    /// receive of one message: work no invocation waits for that takes moto from the invocations.
+    /// request of the mapping's (a receive of one message; a delete batch is taken as costing the same).
     upload_work: f64,
     sqs_request_work: f64,
     /// The receiver checks and unpacks what it receives: its rate is in the bundles' input bytes.
